@@ -1,0 +1,96 @@
+"""Build the training data of sirp's bundled default model from ``shared/data``.
+
+Writes, under ``--out`` (default ``runs/default-model/data``):
+
+- ``train.jsonl``: MMLU-Pro *train* questions (category + the 17 models' outcomes); RouteLLM MMLU
+  rows not linked to any MMLU-Pro dev/test question (options stripped; category + RouteLLM
+  weak/strong outcomes); GSM8K *train* problems (category ``math`` + weak/strong outcomes); the
+  seeds' own category fixtures that are not MMLU-Pro questions; and, for short everyday phrasing,
+  the last sentence of each multi-sentence labelled question as an extra category-only row.
+- ``dev.jsonl``: MMLU-Pro *dev* questions (checkpoint choice and thresholds).
+- ``distill.jsonl``: unlabelled everyday texts (XSTest, jailbreak/injection *train* prompts,
+  MT-Bench turns, Presidio sentences) that teach the student only through the teacher.
+
+No MMLU-Pro test question (nor any row linked to one) is written anywhere.
+
+    python scripts/default_model/build_data.py --data-dir ../shared/data
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+from sirp.evaluation import datasets as ds
+from sirp.training.data import TrainingRow, write_rows
+
+_SENTENCE_END = re.compile(r"(?<=[.?!])\s+(?=[A-Z])")
+
+
+def last_sentence(text: str) -> str | None:
+    parts = [p.strip() for p in _SENTENCE_END.split(text.strip()) if p.strip()]
+    if len(parts) < 2:
+        return None
+    last = parts[-1]
+    return last if 3 <= len(last.split()) <= 40 else None
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
+
+
+def build(data_dir: Path, out: Path) -> dict[str, int]:
+    splits = ds.mmlu_pro_splits(data_dir)
+    train: list[TrainingRow] = []
+    for ex in ds.mmlu_pro(data_dir, "train"):
+        train.append(TrainingRow(text=ex.text, category=ex.category, outcomes=ex.outcomes))
+    for ex in ds.routellm_mmlu(data_dir):
+        train.append(TrainingRow(text=ex.text, category=ex.category, outcomes=ex.outcomes))
+    for ex in ds.gsm8k(data_dir, "train"):
+        train.append(TrainingRow(text=ex.text, category="math", outcomes=ex.outcomes))
+    for row in _jsonl(data_dir / "vllm-sr-fixtures" / "domain_classify_cases.jsonl"):
+        qid = row.get("mmlu_pro_question_id")
+        if qid is None or splits.get(qid) == "train":
+            train.append(TrainingRow(text=row["text"], category=row["category"]))
+    short = []
+    for r in train:
+        if r.category is None:
+            continue
+        s = last_sentence(r.text)
+        if s is not None:
+            short.append(TrainingRow(text=s, category=r.category, weight=0.5))
+    train += short
+
+    dev = [TrainingRow(text=e.text, category=e.category, outcomes=e.outcomes) for e in ds.mmlu_pro(data_dir, "dev")]
+
+    distill: list[TrainingRow] = []
+    distill += [TrainingRow(text=r["prompt"]) for r in _jsonl(data_dir / "xstest" / "prompts.jsonl")]
+    distill += [TrainingRow(text=r["text"]) for r in _jsonl(data_dir / "jailbreak-classification" / "train.jsonl")]
+    distill += [TrainingRow(text=r["text"]) for r in _jsonl(data_dir / "deepset-prompt-injections" / "train.jsonl")]
+    for r in _jsonl(data_dir / "routellm-evals" / "mt_bench.jsonl"):
+        distill += [TrainingRow(text=t) for t in r["turns"]]
+    for name in ("synth_dataset_v2.jsonl", "generated_large.jsonl"):
+        distill += [TrainingRow(text=r["text"]) for r in _jsonl(data_dir / "presidio-pii" / name) if r["text"].strip()]
+
+    counts = {
+        "train": write_rows(out / "train.jsonl", train),
+        "train_short": len(short),
+        "dev": write_rows(out / "dev.jsonl", dev),
+        "distill": write_rows(out / "distill.jsonl", distill),
+    }
+    return counts
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-dir", type=Path, default=None)
+    p.add_argument("--out", type=Path, default=Path("runs/default-model/data"))
+    a = p.parse_args()
+    counts = build(ds.find_data_dir(a.data_dir), a.out)
+    print(json.dumps(counts))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""The routing decision: what sirp decided for one request, and why."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["RoutingDecision", "Tier", "TraceStep"]
+
+Tier = Literal["slm", "srm", "llm", "lrm"]
+
+
+class TraceStep(BaseModel):
+    """One rule that took part in the decision."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rule: str = Field(description="rule name, e.g. 'tier.gain' or 'reasoning.category'")
+    detail: str = Field(description="what the rule saw and what it decided")
+
+
+class RoutingDecision(BaseModel):
+    """Which tier and model answer a request, whether it reasons first, and the signals behind it.
+
+    JSON-serialisable: ``decision.model_dump()`` / ``decision.model_dump_json()``.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    category: str = Field(description="most likely category")
+    confidence: float = Field(ge=0, le=1, description="probability of that category")
+    scores: dict[str, float] = Field(description="probability of every category")
+    success: dict[str, float] = Field(
+        description="predicted probability that each tier of the config answers correctly (success head)"
+    )
+    complexity: float = Field(ge=0, le=1, description="1 − success of the cheapest tier: how hard the request is")
+    tier: Tier
+    reasoning: bool = Field(description="whether the chosen model should reason (chain-of-thought) first")
+    reasoning_effort: Literal["low", "medium", "high"] | None = None
+    model: str = Field(description="name of the model that should answer")
+    truncated: bool = Field(description="the text was cut at the classifier's max length")
+    latency_ms: float = Field(ge=0, description="time spent deciding (for a batch: the batch's time per request)")
+    trace: list[TraceStep] = Field(default_factory=list, description="the rules that decided, in order")
+
+    def __str__(self) -> str:
+        effort = f" ({self.reasoning_effort})" if self.reasoning and self.reasoning_effort else ""
+        return (
+            f"{self.tier.upper()} {self.model} | reasoning {'on' if self.reasoning else 'off'}{effort} | "
+            f"{self.category} {self.confidence:.2f} | complexity {self.complexity:.2f} | {self.latency_ms:.1f} ms"
+        )

@@ -1,0 +1,1 @@
+"""Scoring routers on recorded outcomes: data readers, metrics, reports."""

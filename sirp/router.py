@@ -1,0 +1,187 @@
+"""``SemanticRouter``: the in-process front door to the routing pipeline.
+
+One request's path: prompt → text(s) to classify (:mod:`sirp.prompts`) → one batched classifier
+pass (:mod:`sirp.signals.classifier` over a :mod:`sirp.backends` backend) → policy
+(:mod:`sirp.policy`) → :class:`~sirp.RoutingDecision`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from sirp.backends.base import Backend
+from sirp.backends.model_folder import ModelFolder
+from sirp.backends.tokenization import Tokenizer
+from sirp.config.loader import config_from_dict, config_from_yaml
+from sirp.config.schema import RouterConfig
+from sirp.decision import RoutingDecision, TraceStep
+from sirp.errors import PromptTypeError
+from sirp.policy.default import DefaultPolicy
+from sirp.prompts import Prompt, RoutingText, to_routing_text
+from sirp.signals.classifier import ClassifierSignals, SignalExtractor
+
+__all__ = ["DEFAULT_MODEL_DIR", "SemanticRouter"]
+
+#: The model folder shipped inside the package.
+DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
+
+
+def _as_config(config: RouterConfig | dict[str, Any] | str | Path | None) -> RouterConfig:
+    if config is None:
+        return RouterConfig()
+    if isinstance(config, RouterConfig):
+        return config
+    if isinstance(config, (str, Path)):
+        return config_from_yaml(config)
+    return config_from_dict(config)
+
+
+class SemanticRouter:
+    """Decides, per request, which tier and model answer and whether the model reasons first.
+
+    ``SemanticRouter()`` loads the bundled default model and configuration: CPU, offline, no
+    download. Pass a :class:`~sirp.RouterConfig` (or a dict, or a YAML path) to change the model
+    folder, execution provider, tiers or policy; pass ``backend`` to run the model some other way.
+
+    Example:
+        >>> router = SemanticRouter()                          # doctest: +SKIP
+        >>> router.route("What is the height of Mt. Everest?")  # doctest: +SKIP
+        RoutingDecision(category='other', tier='slm', reasoning=False, ...)
+    """
+
+    def __init__(
+        self,
+        config: RouterConfig | dict[str, Any] | str | Path | None = None,
+        *,
+        backend: Backend | None = None,
+    ) -> None:
+        self.config = _as_config(config)
+        c = self.config.classifier
+        self.folder = ModelFolder.load(c.model if c.model is not None else DEFAULT_MODEL_DIR)
+        self.tokenizer = Tokenizer.from_folder(self.folder, max_length=c.max_length, side=c.truncation_side)
+        if backend is None:
+            from sirp.backends.onnx import OnnxBackend
+
+            backend = OnnxBackend(
+                self.folder,
+                precision=c.precision,
+                provider=c.provider,
+                threads=c.threads,
+                graph_optimization=c.graph_optimization,
+            )
+        self.backend = backend
+        self.extractor = SignalExtractor(self.folder, backend, self.tokenizer)
+        self.policy = DefaultPolicy(self.config.tiers, self.config.policy, self.folder.manifest.reference_models)
+
+    @classmethod
+    def from_config(cls, config: RouterConfig | dict[str, Any] | str | Path, **kwargs: Any) -> SemanticRouter:
+        """Build a router from a :class:`RouterConfig`, a dict, or the path of a YAML file."""
+        return cls(config, **kwargs)
+
+    # -- routing ---------------------------------------------------------------------------
+
+    def route(self, prompt: Prompt) -> RoutingDecision:
+        """Route one prompt (a string or OpenAI-style messages)."""
+        return self.route_batch([prompt])[0]
+
+    def route_batch(self, prompts: Sequence[Prompt]) -> list[RoutingDecision]:
+        """Route many prompts; they share classifier passes of ``classifier.batch_size``.
+
+        Every prompt is checked before any model runs, so one bad prompt fails the call with
+        an error naming its index and nothing is half-done.
+        """
+        if isinstance(prompts, (str, bytes)) or not isinstance(prompts, Sequence):
+            raise PromptTypeError(
+                f"route_batch() takes a list of prompts, got {type(prompts).__name__}; use route() for one prompt"
+            )
+        start = time.perf_counter()
+        conv = self.config.conversation
+        inputs: list[RoutingText] = []
+        for i, p in enumerate(prompts):
+            try:
+                inputs.append(
+                    to_routing_text(p, window=conv.window, max_chars=self.config.classifier.max_prompt_chars)
+                )
+            except (PromptTypeError, ValueError) as err:
+                if len(prompts) == 1:
+                    raise
+                raise type(err)(f"prompts[{i}]: {err}") from err
+        texts: list[str] = []
+        slots: list[tuple[int, int | None]] = []
+        for r in inputs:
+            texts.append(r.text)
+            ctx = None
+            if r.with_context is not None:
+                texts.append(r.with_context)
+                ctx = len(texts) - 1
+            slots.append((len(texts) - 1 - (ctx is not None), ctx))
+        signals: list[ClassifierSignals] = []
+        bs = self.config.classifier.batch_size
+        for s in range(0, len(texts), bs):
+            signals.extend(self.extractor.extract(texts[s : s + bs]))
+        per_request_ms = (time.perf_counter() - start) * 1000 / max(1, len(prompts))
+        return [self._decide(signals, alone, ctx, per_request_ms) for alone, ctx in slots]
+
+    async def aroute(self, prompt: Prompt) -> RoutingDecision:
+        """Async :meth:`route`: the classifier runs in a worker thread, never on the event loop."""
+        return await asyncio.to_thread(self.route, prompt)
+
+    async def aroute_batch(self, prompts: Sequence[Prompt]) -> list[RoutingDecision]:
+        """Async :meth:`route_batch` (classifier in a worker thread)."""
+        return await asyncio.to_thread(self.route_batch, prompts)
+
+    def _decide(
+        self, signals: list[ClassifierSignals], alone: int, ctx: int | None, latency_ms: float
+    ) -> RoutingDecision:
+        sig = signals[alone]
+        trace: list[TraceStep] = []
+        if ctx is not None:
+            min_conf = self.config.conversation.min_confidence
+            with_ctx = signals[ctx]
+            if sig.confidence < min_conf and with_ctx.confidence > sig.confidence:
+                trace.append(
+                    TraceStep(
+                        rule="context.window",
+                        detail=f"last turn alone is unsure ({sig.category} {sig.confidence:.2f} < {min_conf}); "
+                        f"with earlier turns: {with_ctx.category} {with_ctx.confidence:.2f}",
+                    )
+                )
+                sig = with_ctx
+            else:
+                trace.append(
+                    TraceStep(rule="context.last_turn", detail=f"last turn alone decides ({sig.confidence:.2f})")
+                )
+        outcome = self.policy.decide(sig)
+        return RoutingDecision(
+            category=sig.category,
+            confidence=sig.confidence,
+            scores=sig.scores,
+            success=outcome.success,
+            complexity=outcome.complexity,
+            tier=outcome.tier,
+            reasoning=outcome.reasoning,
+            reasoning_effort=outcome.reasoning_effort,
+            model=outcome.model,
+            truncated=signals[alone].truncated,
+            latency_ms=latency_ms,
+            trace=trace + outcome.trace,
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the classifier backend."""
+        self.backend.close()
+
+    def __enter__(self) -> SemanticRouter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
