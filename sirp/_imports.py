@@ -28,7 +28,7 @@ def require(module: str, *, extra: str, purpose: str) -> ModuleType:
     except ImportError as err:
         raise MissingDependencyError(
             f"{purpose} needs the Python package {module!r}, which is not installed "
-            f"({err}). Install it with: pip install \"sirp[{extra}]\""
+            f'({err}). Install it with: pip install "sirp[{extra}]"'
         ) from err
 
 

@@ -51,7 +51,11 @@ def _content_text(content: Any, where: str) -> str:
     if isinstance(content, Sequence) and not isinstance(content, (bytes, bytearray)):
         parts = []
         for j, part in enumerate(content):
-            if isinstance(part, Mapping) and part.get("type") in ("text", "input_text") and isinstance(part.get("text"), str):
+            if (
+                isinstance(part, Mapping)
+                and part.get("type") in ("text", "input_text")
+                and isinstance(part.get("text"), str)
+            ):
                 parts.append(part["text"])
             elif isinstance(part, str):
                 parts.append(part)
@@ -98,9 +102,7 @@ def to_routing_text(prompt: Any, *, window: int = 3, max_chars: int | None = Non
         if role == "user":
             user_turns.append(_content_text(content, f"messages[{i}]"))
     if not user_turns:
-        raise InputError(
-            "the message list has no user turn; sirp routes on the last message with role 'user'"
-        )
+        raise InputError("the message list has no user turn; sirp routes on the last message with role 'user'")
     last = _check_text(user_turns[-1], "the last user turn", max_chars)
     earlier = [t for t in user_turns[:-1] if t.strip()][-window:] if window > 0 else []
     with_context = None

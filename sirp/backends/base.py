@@ -37,8 +37,12 @@ class Backend(abc.ABC):
     def device(self) -> str:
         """Where the model runs: ``"cuda"``, ``"rocm"`` or ``"cpu"``."""
         first = self.providers[0] if self.providers else "CPUExecutionProvider"
-        return {"CUDAExecutionProvider": "cuda", "TensorrtExecutionProvider": "cuda",
-                "ROCMExecutionProvider": "rocm", "MIGraphXExecutionProvider": "rocm"}.get(first, "cpu")
+        return {
+            "CUDAExecutionProvider": "cuda",
+            "TensorrtExecutionProvider": "cuda",
+            "ROCMExecutionProvider": "rocm",
+            "MIGraphXExecutionProvider": "rocm",
+        }.get(first, "cpu")
 
     def __enter__(self) -> Backend:
         return self

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from sirp.errors import ModelLoadError
 
-__all__ = ["MANIFEST_NAME", "FORMAT_VERSION", "ModelFolder", "ModelManifest", "Precision"]
+__all__ = ["FORMAT_VERSION", "MANIFEST_NAME", "ModelFolder", "ModelManifest", "Precision"]
 
 MANIFEST_NAME = "sirp_manifest.json"
 FORMAT_VERSION = 1
@@ -38,9 +38,7 @@ class ModelManifest(BaseModel):
     format_version: int = FORMAT_VERSION
     architecture: str = "modernbert"
     categories: list[str] = Field(min_length=1, description="labels of the category head, in output order")
-    reference_models: list[str] = Field(
-        default_factory=list, description="models of the success head, in output order"
-    )
+    reference_models: list[str] = Field(default_factory=list, description="models of the success head, in output order")
     embedding_dim: int | None = Field(default=None, gt=0)
     max_length: int = Field(default=512, gt=1, description="the most tokens the model was built for")
     files: dict[Precision, str] = Field(description="ONNX file of each precision, relative to the folder")
@@ -87,7 +85,9 @@ class ModelFolder:
                 "`sirp export` (or omit it to use the bundled default model)"
             )
         if not folder.is_dir():
-            raise ModelLoadError(f"model path {str(folder)!r} is a file, not a folder; pass the folder that holds {MANIFEST_NAME}")
+            raise ModelLoadError(
+                f"model path {str(folder)!r} is a file, not a folder; pass the folder that holds {MANIFEST_NAME}"
+            )
         mpath = folder / MANIFEST_NAME
         if not mpath.is_file():
             raise ModelLoadError(

@@ -81,7 +81,8 @@ class OnnxBackend(Backend):
         missing = [n for n in m.inputs if n not in inputs]
         if missing:
             raise ModelLoadError(
-                f"{self.folder.path}: the ONNX graph lacks the inputs {missing} named in the manifest (it has {sorted(inputs)})"
+                f"{self.folder.path}: the ONNX graph lacks the inputs {missing} named in the manifest "
+                f"(it has {sorted(inputs)})"
             )
         outputs = {o.name: o.shape for o in self._session.get_outputs()}
         sizes = {"category": len(m.categories), "success": len(m.reference_models), "embedding": m.embedding_dim}

@@ -28,7 +28,7 @@ PROVIDER_ALIASES = {
 }
 _AUTO_ORDER = ("CUDAExecutionProvider", "ROCMExecutionProvider", "CPUExecutionProvider")
 _PACKAGE_FOR = {
-    "CUDAExecutionProvider": "onnxruntime-gpu (pip install \"sirp[gpu]\")",
+    "CUDAExecutionProvider": 'onnxruntime-gpu (pip install "sirp[gpu]")',
     "TensorrtExecutionProvider": "onnxruntime-gpu with TensorRT libraries",
     "ROCMExecutionProvider": "onnxruntime-rocm (AMD's ROCm build of onnxruntime)",
     "MIGraphXExecutionProvider": "onnxruntime-rocm (AMD's ROCm build of onnxruntime)",

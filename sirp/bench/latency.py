@@ -40,8 +40,9 @@ def _timed(fn: Any, items: Sequence[Any], repeats: int) -> list[float]:
     return times
 
 
-def _measure(variant: str, model: Path, checkpoint: Path | None, threads: int, repeats: int,
-             batch_size: int, texts: list[str]) -> dict[str, Any]:
+def _measure(
+    variant: str, model: Path, checkpoint: Path | None, threads: int, repeats: int, batch_size: int, texts: list[str]
+) -> dict[str, Any]:
     from sirp.backends.model_folder import ModelFolder
     from sirp.backends.tokenization import Tokenizer
 
@@ -50,8 +51,15 @@ def _measure(variant: str, model: Path, checkpoint: Path | None, threads: int, r
     if variant == "router":
         from sirp.router import SemanticRouter
 
-        router = SemanticRouter({"classifier": {"model": str(model), "threads": threads, "precision": "int8"
-                                                if "int8" in folder.manifest.files else "fp32"}})
+        router = SemanticRouter(
+            {
+                "classifier": {
+                    "model": str(model),
+                    "threads": threads,
+                    "precision": "int8" if "int8" in folder.manifest.files else "fp32",
+                }
+            }
+        )
 
         def one(t: str) -> Any:
             return router.route(t)
@@ -113,9 +121,16 @@ def _measure(variant: str, model: Path, checkpoint: Path | None, threads: int, r
     }
 
 
-def run_benchmark(model: Path, *, checkpoint: Path | None = None, variants: Sequence[str] = VARIANTS,
-                  threads: int = 2, repeats: int = 5, batch_size: int = 32,
-                  texts: Sequence[str] = EVERYDAY_PROMPTS) -> list[dict[str, Any]]:
+def run_benchmark(
+    model: Path,
+    *,
+    checkpoint: Path | None = None,
+    variants: Sequence[str] = VARIANTS,
+    threads: int = 2,
+    repeats: int = 5,
+    batch_size: int = 32,
+    texts: Sequence[str] = EVERYDAY_PROMPTS,
+) -> list[dict[str, Any]]:
     """Measure each variant in a fresh subprocess; variants that cannot run here are reported as skipped."""
     from sirp.backends.model_folder import ModelFolder
 
@@ -135,20 +150,37 @@ def run_benchmark(model: Path, *, checkpoint: Path | None = None, variants: Sequ
                     import importlib.util
 
                     if importlib.util.find_spec("torch") is None:
-                        reason = "torch is not installed (pip install \"sirp[train]\")"
+                        reason = 'torch is not installed (pip install "sirp[train]")'
                 except ValueError:
                     reason = "torch is not importable"
         if reason:
             results.append({"variant": v, "skipped": reason})
             continue
-        cmd = [sys.executable, "-m", "sirp.bench.latency", "--variant", v, "--model", str(model), "--threads",
-               str(threads), "--repeats", str(repeats), "--batch-size", str(batch_size), "--texts-json", json.dumps(list(texts))]
+        cmd = [
+            sys.executable,
+            "-m",
+            "sirp.bench.latency",
+            "--variant",
+            v,
+            "--model",
+            str(model),
+            "--threads",
+            str(threads),
+            "--repeats",
+            str(repeats),
+            "--batch-size",
+            str(batch_size),
+            "--texts-json",
+            json.dumps(list(texts)),
+        ]
         if checkpoint is not None:
             cmd += ["--checkpoint", str(checkpoint)]
         env = dict(os.environ, OMP_NUM_THREADS=str(threads))
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
         if proc.returncode != 0:
-            results.append({"variant": v, "error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"})
+            results.append(
+                {"variant": v, "error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"}
+            )
             continue
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     return results
@@ -164,7 +196,8 @@ def format_table(results: Sequence[dict[str, Any]]) -> str:
             continue
         speed = f"{base['p50_ms'] / r['p50_ms']:.1f}×" if base else "–"
         lines.append(
-            f"| {r['variant']} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['batch_size']} | {r['throughput_per_s']:.0f} | {speed} |"
+            f"| {r['variant']} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['batch_size']} "
+            f"| {r['throughput_per_s']:.0f} | {speed} |"
         )
     return "\n".join(lines)
 

@@ -40,8 +40,10 @@ def run(args: argparse.Namespace) -> int:
         from sirp.backends.onnx import OnnxBackend
         from sirp.router import SemanticRouter
 
-        router = SemanticRouter(router.config, backend=OnnxBackend(router.folder, precision=args.precision,
-                                                                   threads=router.config.classifier.threads))
+        router = SemanticRouter(
+            router.config,
+            backend=OnnxBackend(router.folder, precision=args.precision, threads=router.config.classifier.threads),
+        )
     with router:
         report = evaluate(router.extractor, data_dir, n_boot=args.bootstrap, limit=args.limit)
     print(json.dumps(report, indent=2) if args.json else format_report(report))

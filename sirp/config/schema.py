@@ -70,7 +70,15 @@ class ReasoningConfig(_Model):
     """When the chosen model should reason first, and how hard."""
 
     categories: list[str] = Field(
-        default_factory=lambda: ["math", "physics", "chemistry", "engineering", "computer science", "economics", "business"],
+        default_factory=lambda: [
+            "math",
+            "physics",
+            "chemistry",
+            "engineering",
+            "computer science",
+            "economics",
+            "business",
+        ],
         description="categories whose requests reason once complexity reaches min_complexity",
     )
     min_complexity: float = Field(default=0.35, ge=0, le=1)

@@ -20,8 +20,8 @@ from typing import Any, Literal
 from sirp.errors import InputError
 
 __all__ = [
-    "SLM_REFERENCE",
     "LLM_REFERENCE",
+    "SLM_REFERENCE",
     "Example",
     "everyday_queries",
     "find_data_dir",

@@ -41,7 +41,7 @@ def roc_auc(labels: Sequence[float] | np.ndarray, scores: Sequence[float] | np.n
 
 def _pgr(score: np.ndarray, small: np.ndarray, large: np.ndarray, share: float) -> float:
     n = len(score)
-    k = int(round(share * n))
+    k = round(share * n)
     # Stable sort on -score: ties keep input order, so the result is deterministic.
     to_large = np.zeros(n, dtype=bool)
     to_large[np.argsort(-score, kind="mergesort")[:k]] = True
@@ -50,8 +50,12 @@ def _pgr(score: np.ndarray, small: np.ndarray, large: np.ndarray, share: float) 
     return float((acc - small.mean()) / gap) if gap != 0 else float("nan")
 
 
-def pgr_at(score: Sequence[float] | np.ndarray, small_correct: Sequence[bool] | np.ndarray,
-           large_correct: Sequence[bool] | np.ndarray, share: float) -> float:
+def pgr_at(
+    score: Sequence[float] | np.ndarray,
+    small_correct: Sequence[bool] | np.ndarray,
+    large_correct: Sequence[bool] | np.ndarray,
+    share: float,
+) -> float:
     """PGR when the ``share`` of requests with the highest ``score`` go to the large model."""
     return _pgr(np.asarray(score, float), np.asarray(small_correct, float), np.asarray(large_correct, float), share)
 
@@ -66,8 +70,9 @@ class PGRPoint:
     high: float
 
 
-def bootstrap_pgr(score: np.ndarray, small: np.ndarray, large: np.ndarray, share: float,
-                  *, n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
+def bootstrap_pgr(
+    score: np.ndarray, small: np.ndarray, large: np.ndarray, share: float, *, n_boot: int = 1000, seed: int = 0
+) -> tuple[float, float]:
     """95% percentile bootstrap interval of PGR at ``share`` (questions resampled)."""
     rng = np.random.default_rng(seed)
     score, small, large = (np.asarray(a, float) for a in (score, small, large))
@@ -82,9 +87,15 @@ def bootstrap_pgr(score: np.ndarray, small: np.ndarray, large: np.ndarray, share
     return float(lo), float(hi)
 
 
-def pgr_curve(score: Sequence[float] | np.ndarray, small_correct: Sequence[bool] | np.ndarray,
-              large_correct: Sequence[bool] | np.ndarray, shares: Sequence[float] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
-              *, n_boot: int = 1000, seed: int = 0) -> list[PGRPoint]:
+def pgr_curve(
+    score: Sequence[float] | np.ndarray,
+    small_correct: Sequence[bool] | np.ndarray,
+    large_correct: Sequence[bool] | np.ndarray,
+    shares: Sequence[float] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> list[PGRPoint]:
     """PGR at each share, with bootstrap intervals."""
     s, a, b = (np.asarray(x, float) for x in (score, small_correct, large_correct))
     points = []
@@ -98,4 +109,5 @@ def apgr(points: Sequence[PGRPoint]) -> float:
     """Area under the PGR curve over the shares given (trapezoid, 0 and 1 added as 0 and 1)."""
     xs = [0.0, *(p.share for p in points), 1.0]
     ys = [0.0, *(p.pgr for p in points), 1.0]
-    return float(np.trapezoid(ys, xs)) if hasattr(np, "trapezoid") else float(np.trapz(ys, xs))
+    # Trapezoid rule written out: numpy renamed trapz → trapezoid across the versions we support.
+    return float(sum((xs[i + 1] - xs[i]) * (ys[i + 1] + ys[i]) / 2 for i in range(len(xs) - 1)))

@@ -57,12 +57,24 @@ def _category_block(examples: list[ds.Example], sigs: list[ClassifierSignals], l
         m = np.array([g == c for g in gold])
         if m.any():
             per[c] = round(float(correct[m].mean()), 4)
-    return {"n": len(gold), "accuracy": round(float(correct.mean()), 4), "per_category": per,
-            "confusion": confusion.tolist(), "labels": labels}
+    return {
+        "n": len(gold),
+        "accuracy": round(float(correct.mean()), 4),
+        "per_category": per,
+        "confusion": confusion.tolist(),
+        "labels": labels,
+    }
 
 
-def _routing_block(sigs: list[ClassifierSignals], examples: list[ds.Example], small: str, large: str,
-                   small_head: str, large_head: str, n_boot: int) -> dict[str, Any]:
+def _routing_block(
+    sigs: list[ClassifierSignals],
+    examples: list[ds.Example],
+    small: str,
+    large: str,
+    small_head: str,
+    large_head: str,
+    n_boot: int,
+) -> dict[str, Any]:
     keep = [i for i, e in enumerate(examples) if small in e.outcomes and large in e.outcomes]
     s_ok = np.array([examples[i].outcomes[small] for i in keep], dtype=float)
     l_ok = np.array([examples[i].outcomes[large] for i in keep], dtype=float)
@@ -84,8 +96,15 @@ def _routing_block(sigs: list[ClassifierSignals], examples: list[ds.Example], sm
     }
 
 
-def evaluate(extractor: SignalExtractor, data_dir: Path, *, small: str = ds.SLM_REFERENCE,
-             large: str = ds.LLM_REFERENCE, n_boot: int = 1000, limit: int | None = None) -> dict[str, Any]:
+def evaluate(
+    extractor: SignalExtractor,
+    data_dir: Path,
+    *,
+    small: str = ds.SLM_REFERENCE,
+    large: str = ds.LLM_REFERENCE,
+    n_boot: int = 1000,
+    limit: int | None = None,
+) -> dict[str, Any]:
     """All figures of ``sirp eval`` for the model behind ``extractor``."""
     labels = extractor.categories
     report: dict[str, Any] = {"model": str(extractor.folder.path)}
@@ -98,6 +117,8 @@ def evaluate(extractor: SignalExtractor, data_dir: Path, *, small: str = ds.SLM_
     everyday = ds.everyday_queries(data_dir)
     report["everyday"] = _category_block(everyday, _signals(extractor, [e.text for e in everyday]), labels)
     gsm = ds.gsm8k(data_dir, "test")[:limit]
+    sh: str | None
+    lh: str | None
     if {ds.ROUTELLM_WEAK, ds.ROUTELLM_STRONG} <= heads:
         sh, lh = ds.ROUTELLM_WEAK, ds.ROUTELLM_STRONG
     elif {small, large} <= heads:
@@ -128,12 +149,15 @@ def format_report(r: dict[str, Any]) -> str:
         p50 = block["pgr_at_50"]
         lines.append(
             f"{title} routing ({block['small']} → {block['large']}, n={block['n']}): "
-            f"acc {block['acc_small']:.3f} → {block['acc_large']:.3f}; AUC(small wrong) {block['auc_small_wrong']:.3f}; "
+            f"acc {block['acc_small']:.3f} → {block['acc_large']:.3f}; "
+            f"AUC(small wrong) {block['auc_small_wrong']:.3f}; "
             f"PGR@50% {p50['pgr']:.3f} [{p50['ci95'][0]:.3f}, {p50['ci95'][1]:.3f}]; APGR {block['apgr']:.3f}"
         )
         lines.append(
             "  PGR curve: "
-            + ", ".join(f"{int(p['share'] * 100)}% {p['pgr']:.2f} [{p['low']:.2f},{p['high']:.2f}]" for p in block["curve"])
+            + ", ".join(
+                f"{int(p['share'] * 100)}% {p['pgr']:.2f} [{p['low']:.2f},{p['high']:.2f}]" for p in block["curve"]
+            )
         )
     return "\n".join(lines)
 

@@ -60,7 +60,7 @@ class DefaultPolicy:
     def decide(self, signals: ClassifierSignals) -> PolicyOutcome:
         """Decide tier, model and reasoning for one request."""
         cfg = self.config
-        success = {t.name: signals.success[t.reference_model] for t in self.tiers}
+        success: dict[str, float] = {t.name: signals.success[t.reference_model] for t in self.tiers}
         complexity = 1.0 - success[self.tiers[0].name]
         trace: list[TraceStep] = []
 
@@ -69,7 +69,10 @@ class DefaultPolicy:
             gain = success[t.name] - success[chosen.name]
             if gain >= cfg.gain_threshold:
                 trace.append(
-                    TraceStep(rule="tier.gain", detail=f"{t.name} gains {gain:+.3f} over {chosen.name} (≥ {cfg.gain_threshold})")
+                    TraceStep(
+                        rule="tier.gain",
+                        detail=f"{t.name} gains {gain:+.3f} over {chosen.name} (≥ {cfg.gain_threshold})",
+                    )
                 )
                 chosen = t
         if not trace:

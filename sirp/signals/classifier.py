@@ -22,12 +22,14 @@ __all__ = ["ClassifierSignals", "SignalExtractor", "softmax"]
 def softmax(x: np.ndarray) -> np.ndarray:
     """Row-wise softmax, stable for large logits."""
     z = x - x.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
+    e: np.ndarray = np.exp(z)
+    out: np.ndarray = e / e.sum(axis=-1, keepdims=True)
+    return out
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-x))
+    return out
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 from transformers import ModernBertConfig, ModernBertModel, ModernBertPreTrainedModel
-from transformers.utils import ModelOutput
+from transformers.utils.generic import ModelOutput
 
 __all__ = ["ModernBertForRouting", "RoutingOutput", "small_config"]
 
@@ -96,13 +96,16 @@ class ModernBertForRouting(ModernBertPreTrainedModel):
         self.category = nn.Linear(emb_dim, max(len(categories), 1))
         self.category_scale = nn.Parameter(torch.tensor(10.0))
         self.success = nn.Sequential(
-            nn.Linear(config.hidden_size, config.hidden_size), nn.GELU(), nn.Linear(config.hidden_size, max(len(models), 1))
+            nn.Linear(config.hidden_size, config.hidden_size),
+            nn.GELU(),
+            nn.Linear(config.hidden_size, max(len(models), 1)),
         )
         self.post_init()
 
     def category_head(self, embedding: torch.Tensor) -> torch.Tensor:
         """Category logits from unit-norm embeddings (student's or a teacher's)."""
-        return self.category(embedding) * self.category_scale
+        logits: torch.Tensor = self.category(embedding) * self.category_scale
+        return logits
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **_: Any) -> RoutingOutput:
         hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state

@@ -105,7 +105,7 @@ def _special_id(tok: Tokenizer, *names: str) -> int:
     for n in names:
         i = tok.token_to_id(n)
         if i is not None:
-            return i
+            return int(i)
     raise TrainingError(f"the tokenizer has none of the special tokens {names}; a fresh model needs them")
 
 
@@ -161,7 +161,9 @@ def _collate(enc: _Encoded, idx: list[int], pad_id: int) -> dict[str, torch.Tens
 
 
 @torch.inference_mode()
-def _predict(model: ModernBertForRouting, enc: _Encoded, pad_id: int, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+def _predict(
+    model: ModernBertForRouting, enc: _Encoded, pad_id: int, batch_size: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
     model.eval()
     order = sorted(range(len(enc)), key=lambda i: len(enc.ids[i]))
     cats = np.zeros((len(enc), model.category.out_features), np.float32)
@@ -352,7 +354,8 @@ def train(cfg: TrainConfig) -> Path:
     _save_model(model, tok, out / "last", {"step": step, "train_rows": n_labelled})
     _save_state(ckpt, model, opt, sched, step, best_score, history)
     (out / "history.json").write_text(
-        json.dumps({"history": history, "seconds": round(time.time() - t0, 1), "steps": step}, indent=2), encoding="utf-8"
+        json.dumps({"history": history, "seconds": round(time.time() - t0, 1), "steps": step}, indent=2),
+        encoding="utf-8",
     )
     return out / "best"
 
