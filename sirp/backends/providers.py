@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from sirp._imports import installed_distributions
 from sirp.errors import ConfigError, ProviderUnavailableError
 
-__all__ = ["PROVIDER_ALIASES", "resolve_providers"]
+__all__ = ["PROVIDER_ALIASES", "check_provider_names", "resolve_providers"]
 
 #: Short names accepted in configs and on the command line.
 PROVIDER_ALIASES = {
@@ -55,6 +55,16 @@ def _canonical(name: str) -> str:
             + " (or the full ONNX Runtime name, e.g. 'CUDAExecutionProvider')"
         )
     return full
+
+
+def check_provider_names(requested: str | Sequence[str]) -> None:
+    """Fail early (at config load) on a provider name sirp does not know; imports nothing heavy."""
+    if isinstance(requested, str):
+        if requested.lower() != "auto":
+            _canonical(requested)
+        return
+    for name in requested:
+        _canonical(name)
 
 
 def resolve_providers(requested: str | Sequence[str] = "auto", available: Sequence[str] | None = None) -> list[str]:

@@ -41,7 +41,14 @@ def _timed(fn: Any, items: Sequence[Any], repeats: int) -> list[float]:
 
 
 def _measure(
-    variant: str, model: Path, checkpoint: Path | None, threads: int, repeats: int, batch_size: int, texts: list[str]
+    variant: str,
+    model: Path,
+    checkpoint: Path | None,
+    threads: int,
+    repeats: int,
+    batch_size: int,
+    texts: list[str],
+    config: Path | None = None,
 ) -> dict[str, Any]:
     from sirp.backends.model_folder import ModelFolder
     from sirp.backends.tokenization import Tokenizer
@@ -51,15 +58,13 @@ def _measure(
     if variant == "router":
         from sirp.router import SemanticRouter
 
-        router = SemanticRouter(
-            {
-                "classifier": {
-                    "model": str(model),
-                    "threads": threads,
-                    "precision": "int8" if "int8" in folder.manifest.files else "fp32",
-                }
-            }
+        from sirp.config.loader import config_from_yaml
+
+        base = config_from_yaml(config).model_dump(mode="json") if config is not None else {}
+        base.setdefault("classifier", {}).update(
+            model=str(model), threads=threads, precision="int8" if "int8" in folder.manifest.files else "fp32"
         )
+        router = SemanticRouter(base)
 
         def one(t: str) -> Any:
             return router.route(t)
@@ -130,6 +135,7 @@ def run_benchmark(
     repeats: int = 5,
     batch_size: int = 32,
     texts: Sequence[str] = EVERYDAY_PROMPTS,
+    config: Path | None = None,
 ) -> list[dict[str, Any]]:
     """Measure each variant in a fresh subprocess; variants that cannot run here are reported as skipped."""
     from sirp.backends.model_folder import ModelFolder
@@ -175,6 +181,8 @@ def run_benchmark(
         ]
         if checkpoint is not None:
             cmd += ["--checkpoint", str(checkpoint)]
+        if config is not None:
+            cmd += ["--config", str(config)]
         env = dict(os.environ, OMP_NUM_THREADS=str(threads))
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
         if proc.returncode != 0:
@@ -211,8 +219,11 @@ def _child() -> None:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--texts-json", required=True)
+    p.add_argument("--config", type=Path)
     a = p.parse_args()
-    r = _measure(a.variant, a.model, a.checkpoint, a.threads, a.repeats, a.batch_size, json.loads(a.texts_json))
+    r = _measure(
+        a.variant, a.model, a.checkpoint, a.threads, a.repeats, a.batch_size, json.loads(a.texts_json), a.config
+    )
     print(json.dumps(r))
 
 

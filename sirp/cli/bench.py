@@ -20,6 +20,7 @@ def add_parser(sub: Any, add_router_options: Callable[[argparse.ArgumentParser],
         help="one-query latency (p50/p99) and batch throughput: router, ONNX int8, ONNX fp32, PyTorch fp32",
     )
     lat.add_argument("--model", type=Path, help="model folder (default: the bundled model)")
+    lat.add_argument("--config", type=Path, help="router config YAML for the router variant (tiers, policy)")
     lat.add_argument("--checkpoint", type=Path, help="PyTorch checkpoint of the same model (for pytorch-fp32)")
     lat.add_argument("--threads", type=int, default=2)
     lat.add_argument("--repeats", type=int, default=5, help="passes over the prompt set")
@@ -45,6 +46,7 @@ def _latency(args: argparse.Namespace) -> int:
         threads=args.threads,
         repeats=args.repeats,
         batch_size=args.batch_size,
+        config=args.config,
     )
     print(json.dumps(results, indent=2) if args.json else format_table(results))
     return 0

@@ -42,6 +42,17 @@ class ClassifierConfig(_Model):
     )
     batch_size: int = Field(default=32, ge=1, description="requests per classifier pass in route_batch")
 
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, value: str | list[str]) -> str | list[str]:
+        from sirp.backends.providers import check_provider_names
+
+        try:
+            check_provider_names(value)
+        except ValueError as err:  # ConfigError is a ValueError: pydantic adds the field path
+            raise ValueError(str(err)) from None
+        return value
+
 
 class ConversationConfig(_Model):
     """How a message list becomes the text that is classified."""

@@ -25,6 +25,9 @@ class BackendConformanceTests:
     """Subclass and provide the ``backend``, ``tokenizer`` and ``manifest`` fixtures."""
 
     #: Largest difference allowed between a text run alone and the same text in a padded batch.
+    #: fp32 graphs are exact up to float noise. Dynamically quantised (int8) graphs compute one
+    #: activation scale per tensor, so batch neighbours shift values slightly: give them a looser
+    #: bound; the category they pick must still not change.
     padding_atol: float = 1e-4
 
     @pytest.fixture
@@ -68,6 +71,7 @@ class BackendConformanceTests:
         for i, text in enumerate(TEXTS):
             alone = backend.run(tokenizer.encode([text]))
             np.testing.assert_allclose(alone[name][0], together[name][i], atol=self.padding_atol, rtol=0)
+            assert alone[name][0].argmax() == together[name][i].argmax(), f"category of {text!r} changed with padding"
 
     def test_batch_order_does_not_matter(self, backend: Backend, tokenizer: Tokenizer, manifest: ModelManifest) -> None:
         name = manifest.outputs["category"]

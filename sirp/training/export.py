@@ -83,7 +83,9 @@ def export(
         from optimum.onnxruntime import ORTQuantizer
         from optimum.onnxruntime.configuration import AutoQuantizationConfig
 
-        qconf = AutoQuantizationConfig.avx512_vnni(is_static=False, per_channel=True)
+        qconf = AutoQuantizationConfig.avx512_vnni(
+            is_static=False, per_channel=True, nodes_to_exclude=activation_matmuls(output / "model.onnx")
+        )
         quantizer = ORTQuantizer.from_pretrained(output, file_name="model.onnx")
         qpath = quantizer.quantize(save_dir=staging, quantization_config=qconf)
         qfile = Path(qpath) / "model_quantized.onnx" if Path(qpath).is_dir() else Path(qpath)
@@ -125,6 +127,22 @@ def export(
         manifest.training["export_verification"] = report
         (output / MANIFEST_NAME).write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
     return report
+
+
+def activation_matmuls(onnx_path: Path) -> list[str]:
+    """Names of MatMul nodes whose both inputs are activations (attention scores and mixing).
+
+    Optimum's quantizer, unlike ``onnxruntime.quantization.quantize_dynamic``, does not set
+    ``MatMulConstBOnly``, so it would quantise these too with one dynamic scale per tensor. That
+    scale then depends on the padding in the batch, and a request's decision would change with its
+    batch neighbours; weights-only int8 keeps the graph padding-invariant.
+    """
+    import onnx
+
+    graph = onnx.load(str(onnx_path), load_external_data=False).graph
+    constants = {i.name for i in graph.initializer}
+    constants |= {o for n in graph.node if n.op_type == "Constant" for o in n.output}
+    return [n.name for n in graph.node if n.op_type == "MatMul" and not (set(n.input) & constants)]
 
 
 def verify(model: Any, folder: ModelFolder, texts: list[str], *, atol: float, torch: Any) -> dict[str, Any]:

@@ -74,3 +74,8 @@ def test_empty_yaml_gives_defaults(tmp_path: Path) -> None:
     p = tmp_path / "empty.yaml"
     p.write_text("")
     assert RouterConfig.from_yaml(p) == RouterConfig()
+
+
+def test_unknown_provider_fails_at_load_with_field_path() -> None:
+    with pytest.raises(ConfigError, match=r"classifier\.provider: Value error, unknown execution provider 'tpu'"):
+        RouterConfig.from_dict({"classifier": {"provider": "tpu"}})
