@@ -56,9 +56,8 @@ def _measure(
     folder = ModelFolder.load(model)
     tok = Tokenizer.from_folder(folder)
     if variant == "router":
-        from sirp.router import SemanticRouter
-
         from sirp.config.loader import config_from_yaml
+        from sirp.router import SemanticRouter
 
         base = config_from_yaml(config).model_dump(mode="json") if config is not None else {}
         base.setdefault("classifier", {}).update(

@@ -108,7 +108,7 @@ def test_graph_shape_mismatch_is_caught(tiny_model: Path, tmp_path: Path) -> Non
     m = json.loads((bad / "sirp_manifest.json").read_text())
     m["categories"] = [*m["categories"], "extra"]
     (bad / "sirp_manifest.json").write_text(json.dumps(m))
-    with pytest.raises(ModelLoadError, match="different models|values per row"):
+    with pytest.raises(ModelLoadError, match=r"different models|values per row"):
         OnnxBackend(bad)
 
 
