@@ -23,6 +23,7 @@ def add_parser(sub: Any, add_router_options: Callable[[argparse.ArgumentParser],
     p.add_argument("--precision", choices=["auto", "int8", "fp32"], default="auto")
     p.add_argument("--out", type=Path, help="folder for report.json and PNG plots")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals")
+    p.add_argument("--split", choices=["test", "dev"], default="test", help="dev to tune on, test to report")
     p.add_argument("--limit", type=int, help="score only the first N rows of each set (quick checks)")
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
     p.set_defaults(func=run)
@@ -36,16 +37,8 @@ def run(args: argparse.Namespace) -> int:
 
     data_dir = ds.find_data_dir(args.data_dir)
     router = load_router(args)
-    if args.precision != "auto":
-        from sirp.backends.onnx import OnnxBackend
-        from sirp.router import SemanticRouter
-
-        router = SemanticRouter(
-            router.config,
-            backend=OnnxBackend(router.folder, precision=args.precision, threads=router.config.classifier.threads),
-        )
     with router:
-        report = evaluate(router.extractor, data_dir, n_boot=args.bootstrap, limit=args.limit)
+        report = evaluate(router.extractor, data_dir, n_boot=args.bootstrap, limit=args.limit, split=args.split)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     if args.out:
         save(report, args.out / "report.json")

@@ -24,6 +24,8 @@ def load_router(args: argparse.Namespace) -> Any:
         classifier["provider"] = args.provider
     if getattr(args, "threads", None):
         classifier["threads"] = args.threads
+    if getattr(args, "precision", None) not in (None, "auto"):
+        classifier["precision"] = args.precision
     if classifier:
         merged = config.model_dump()
         merged["classifier"].update(classifier)

@@ -104,19 +104,23 @@ def evaluate(
     large: str = ds.LLM_REFERENCE,
     n_boot: int = 1000,
     limit: int | None = None,
+    split: ds.Split = "test",
 ) -> dict[str, Any]:
-    """All figures of ``sirp eval`` for the model behind ``extractor``."""
+    """All figures of ``sirp eval`` for the model behind ``extractor``.
+
+    ``split`` picks the MMLU-Pro and GSM8K split: ``test`` to report, ``dev`` to tune on.
+    """
     labels = extractor.categories
-    report: dict[str, Any] = {"model": str(extractor.folder.path)}
-    test = ds.mmlu_pro(data_dir, "test")[:limit]
+    report: dict[str, Any] = {"model": str(extractor.folder.path), "split": split}
+    test = ds.mmlu_pro(data_dir, split)[:limit]
     sigs = _signals(extractor, [e.text for e in test])
-    report["mmlu_pro_test"] = {"category": _category_block(test, sigs, labels)}
+    report["mmlu_pro"] = {"category": _category_block(test, sigs, labels)}
     heads = set(extractor.reference_models)
     if {small, large} <= heads:
-        report["mmlu_pro_test"]["routing"] = _routing_block(sigs, test, small, large, small, large, n_boot)
+        report["mmlu_pro"]["routing"] = _routing_block(sigs, test, small, large, small, large, n_boot)
     everyday = ds.everyday_queries(data_dir)
     report["everyday"] = _category_block(everyday, _signals(extractor, [e.text for e in everyday]), labels)
-    gsm = ds.gsm8k(data_dir, "test")[:limit]
+    gsm = ds.gsm8k(data_dir, split)[:limit]
     sh: str | None
     lh: str | None
     if {ds.ROUTELLM_WEAK, ds.ROUTELLM_STRONG} <= heads:
@@ -127,7 +131,7 @@ def evaluate(
         sh = lh = None
     if sh is not None and lh is not None:
         gsigs = _signals(extractor, [e.text for e in gsm])
-        report["gsm8k_test"] = {
+        report["gsm8k"] = {
             "heads": [sh, lh],
             **_routing_block(gsigs, gsm, ds.ROUTELLM_WEAK, ds.ROUTELLM_STRONG, sh, lh, n_boot),
         }
@@ -136,14 +140,15 @@ def evaluate(
 
 def format_report(r: dict[str, Any]) -> str:
     """A readable summary of :func:`evaluate`'s report."""
+    split = r.get("split", "test")
     lines = [f"model: {r['model']}"]
-    cat = r["mmlu_pro_test"]["category"]
-    lines.append(f"MMLU-Pro test category accuracy: {cat['accuracy']:.3f} (n={cat['n']})")
+    cat = r["mmlu_pro"]["category"]
+    lines.append(f"MMLU-Pro {split} category accuracy: {cat['accuracy']:.3f} (n={cat['n']})")
     lines.append("  per category: " + ", ".join(f"{k} {v:.2f}" for k, v in cat["per_category"].items()))
     lines.append(f"everyday questions category accuracy: {r['everyday']['accuracy']:.3f} (n={r['everyday']['n']})")
-    for key, title in (("mmlu_pro_test", "MMLU-Pro test"), ("gsm8k_test", "GSM8K test")):
+    for key, title in (("mmlu_pro", f"MMLU-Pro {split}"), ("gsm8k", f"GSM8K {split}")):
         block = r.get(key, {})
-        block = block.get("routing", block) if key == "mmlu_pro_test" else block
+        block = block.get("routing", block) if key == "mmlu_pro" else block
         if not block or "curve" not in block:
             continue
         p50 = block["pgr_at_50"]
@@ -170,9 +175,10 @@ def write_plots(r: dict[str, Any], out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     fig, ax = plt.subplots(figsize=(6, 4.5))
-    for key, label in (("mmlu_pro_test", "MMLU-Pro test"), ("gsm8k_test", "GSM8K test")):
+    split = r.get("split", "test")
+    for key, label in (("mmlu_pro", f"MMLU-Pro {split}"), ("gsm8k", f"GSM8K {split}")):
         block = r.get(key, {})
-        block = block.get("routing", block) if key == "mmlu_pro_test" else block
+        block = block.get("routing", block) if key == "mmlu_pro" else block
         if not block or "curve" not in block:
             continue
         xs = [p["share"] for p in block["curve"]]
@@ -189,7 +195,7 @@ def write_plots(r: dict[str, Any], out_dir: Path) -> list[Path]:
     plt.close(fig)
     written.append(p)
 
-    cat = r["mmlu_pro_test"]["category"]
+    cat = r["mmlu_pro"]["category"]
     m = np.array(cat["confusion"], dtype=float)
     m = m / np.maximum(m.sum(1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(7.5, 6.5))
@@ -198,7 +204,7 @@ def write_plots(r: dict[str, Any], out_dir: Path) -> list[Path]:
     ax.set_yticks(range(len(cat["labels"])), cat["labels"], fontsize=8)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(f"MMLU-Pro test categories (accuracy {cat['accuracy']:.3f})")
+    ax.set_title(f"MMLU-Pro {split} categories (accuracy {cat['accuracy']:.3f})")
     fig.tight_layout()
     p = out_dir / "confusion.png"
     fig.savefig(p, dpi=120)
