@@ -6,7 +6,9 @@ Writes, under ``--out`` (default ``runs/default-model/data``):
   rows not linked to any MMLU-Pro dev/test question (options stripped; category + RouteLLM
   weak/strong outcomes); GSM8K *train* problems (category ``math`` + weak/strong outcomes); the
   seeds' own category fixtures that are not MMLU-Pro questions; and, for short everyday phrasing,
-  the last sentence of each multi-sentence labelled question as an extra category-only row.
+  the last sentence of each multi-sentence labelled question as an extra category-only row, and
+  short "What is <answer option>?" questions from train-split options; category weights are
+  balanced (square root of inverse frequency).
 - ``dev.jsonl``: MMLU-Pro *dev* questions (checkpoint choice and thresholds).
 - ``distill.jsonl``: unlabelled everyday texts (XSTest, jailbreak/injection *train* prompts,
   MT-Bench turns, Presidio sentences) that teach the student only through the teacher.
@@ -20,7 +22,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import re
+from collections import Counter
 from pathlib import Path
 
 from sirp.evaluation import datasets as ds
@@ -35,6 +39,56 @@ def last_sentence(text: str) -> str | None:
         return None
     last = parts[-1]
     return last if 3 <= len(last.split()) <= 40 else None
+
+
+_TEMPLATES = ("What is {}?", "Explain {}.", "Tell me about {}.", "What does {} mean?", "How does {} work?", "{}?")
+_ROMAN = re.compile(r"^[IVX, and only]+$")
+
+
+def option_queries(data_dir: Path, per_question: int = 2, per_category: int = 1500) -> list[TrainingRow]:
+    """Short everyday-style questions about the concepts named in MMLU-Pro *train* answer options.
+
+    Exam questions are long; people ask "What is fluid intelligence?". The options of a
+    question are short phrases of its domain, so "What is <option>?" teaches the category head
+    the vocabulary of each domain in the short form users type. Only train-split questions.
+    """
+    rng = random.Random(0)
+    per_cat: dict[str, int] = {}
+    out = []
+    for row in _jsonl(data_dir / "mmlu-pro" / "questions.jsonl"):
+        if row["split"] != "train":
+            continue
+        opts = [
+            o.strip().rstrip(".")
+            for o in row["options"]
+            if o
+            and not re.search(r"\d", o)
+            and 1 <= len(o.split()) <= 6
+            and not _ROMAN.match(o.strip())
+            and sum(c.isalpha() for c in o) / max(1, len(o)) > 0.75
+        ]
+        rng.shuffle(opts)
+        for o in opts[:per_question]:
+            cat = row["category"]
+            if per_cat.get(cat, 0) >= per_category:
+                break
+            per_cat[cat] = per_cat.get(cat, 0) + 1
+            out.append(TrainingRow(text=rng.choice(_TEMPLATES).format(o), category=cat, weight=0.5))
+    return out
+
+
+def balance(rows: list[TrainingRow]) -> list[TrainingRow]:
+    """Scale row weights by (median class size / class size)^0.5.
+
+    RouteLLM's MMLU maps many subjects to "other", law and health; unbalanced, the head learns
+    that prior and sends short everyday questions to "other".
+    """
+    counts = Counter(r.category for r in rows if r.category is not None)
+    median = sorted(counts.values())[len(counts) // 2]
+    return [
+        r.model_copy(update={"weight": r.weight * (median / counts[r.category]) ** 0.5}) if r.category else r
+        for r in rows
+    ]
 
 
 def _jsonl(path: Path) -> list[dict]:
@@ -62,6 +116,8 @@ def build(data_dir: Path, out: Path) -> dict[str, int]:
         if s is not None:
             short.append(TrainingRow(text=s, category=r.category, weight=0.5))
     train += short
+    options = option_queries(data_dir)
+    train = balance(train + options)
 
     dev = [TrainingRow(text=e.text, category=e.category, outcomes=e.outcomes) for e in ds.mmlu_pro(data_dir, "dev")]
 
@@ -77,6 +133,7 @@ def build(data_dir: Path, out: Path) -> dict[str, int]:
     counts = {
         "train": write_rows(out / "train.jsonl", train),
         "train_short": len(short),
+        "train_options": len(options),
         "dev": write_rows(out / "dev.jsonl", dev),
         "distill": write_rows(out / "distill.jsonl", distill),
     }
