@@ -11,14 +11,19 @@ naturally catch a builtin, the sirp error mixes it in, so ``except ValueError`` 
     ├── BackendError (RuntimeError)           the classifier backend failed
     │   └── ProviderUnavailableError          an execution provider that is not installed
     ├── MissingDependencyError (ImportError)  an optional extra that is not installed
-    └── TrainingError                         training, export or verification failed
+    ├── TrainingError                         training, export or verification failed
+    └── UpstreamError (RuntimeError)          a model endpoint failed: status, timeout, bad answer
+        └── AllAttemptsFailedError            every retry and fallback failed; lists each attempt
 
 Messages say what happened, why, and what to do about it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 __all__ = [
+    "AllAttemptsFailedError",
     "BackendError",
     "ConfigError",
     "InputError",
@@ -28,6 +33,7 @@ __all__ = [
     "ProviderUnavailableError",
     "SirpError",
     "TrainingError",
+    "UpstreamError",
 ]
 
 
@@ -65,3 +71,48 @@ class MissingDependencyError(SirpError, ImportError):
 
 class TrainingError(SirpError):
     """Training, export, quantisation or their verification failed."""
+
+
+class UpstreamError(SirpError, RuntimeError):
+    """A model endpoint failed to answer: connection error, timeout, HTTP error or unusable reply.
+
+    Attributes:
+        model: the configured model name that was called.
+        kind: ``"connection"``, ``"timeout"``, ``"status"``, ``"invalid_response"``,
+            ``"stream_broken"``, ``"config"`` or ``"all_failed"``.
+        status_code: the HTTP status, when the endpoint answered with one.
+        retry_after: seconds the endpoint asked to wait (``Retry-After``), if it said.
+        is_retryable: whether calling the same endpoint again may succeed (connection errors,
+            timeouts, 408, 429 and 5xx); sirp retries those with backoff, then falls back.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        model: str = "",
+        kind: str = "status",
+        status_code: int | None = None,
+        retry_after: float | None = None,
+        is_retryable: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.model = model
+        self.kind = kind
+        self.status_code = status_code
+        self.retry_after = retry_after
+        self.is_retryable = is_retryable
+
+
+class AllAttemptsFailedError(UpstreamError):
+    """Every attempt of a request failed (retries and fallbacks); the message lists each one.
+
+    ``attempts`` holds the attempt records (:class:`sirp.providers.Attempt`), in order.
+    ``is_retryable`` is true when at least one failure was transient, so the same request may
+    succeed later.
+    """
+
+    def __init__(self, message: str, attempts: Sequence[object], *, is_retryable: bool = False) -> None:
+        lines = [message, *(f"  {i}. {a}" for i, a in enumerate(attempts, 1))]
+        super().__init__("\n".join(lines), kind="all_failed", is_retryable=is_retryable)
+        self.attempts = list(attempts)

@@ -4,6 +4,8 @@ from sirp.config.loader import config_from_dict, config_from_yaml
 from sirp.config.schema import (
     ClassifierConfig,
     ConversationConfig,
+    DispatchConfig,
+    ModelConfig,
     PolicyConfig,
     ReasoningConfig,
     RouterConfig,
@@ -13,6 +15,8 @@ from sirp.config.schema import (
 __all__ = [
     "ClassifierConfig",
     "ConversationConfig",
+    "DispatchConfig",
+    "ModelConfig",
     "PolicyConfig",
     "ReasoningConfig",
     "RouterConfig",

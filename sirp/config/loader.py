@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from sirp.config.schema import RouterConfig
+from sirp.config.schema import FieldPathError, RouterConfig
 from sirp.errors import ConfigError
 
 __all__ = ["config_from_dict", "config_from_yaml"]
@@ -17,6 +17,12 @@ __all__ = ["config_from_dict", "config_from_yaml"]
 def _describe(err: ValidationError, source: str) -> ConfigError:
     lines = []
     for e in err.errors():
+        cause = e.get("ctx", {}).get("error")
+        if isinstance(cause, FieldPathError):
+            # a cross-field check: report it at the field that is wrong, not at the enclosing model
+            loc = ".".join(str(p) for p in (*e["loc"], *cause.path))
+            lines.append(f"  {loc}: {cause.message}")
+            continue
         loc = ".".join(str(p) for p in e["loc"]) or "<root>"
         lines.append(f"  {loc}: {e['msg']}" + (f" (got {e['input']!r})" if e["type"] != "missing" else ""))
     return ConfigError(f"invalid router config in {source}:\n" + "\n".join(lines))

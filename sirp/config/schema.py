@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -12,17 +13,38 @@ from sirp.decision import Tier
 __all__ = [
     "ClassifierConfig",
     "ConversationConfig",
+    "DispatchConfig",
+    "FieldPathError",
+    "ModelConfig",
     "PolicyConfig",
     "ReasoningConfig",
+    "ReasoningFamily",
     "RouterConfig",
     "TierConfig",
 ]
+
+#: How a model is told to reason (see :func:`sirp.providers.reasoning.apply_reasoning`).
+ReasoningFamily = Literal["qwen3", "deepseek", "openai", "gpt-oss", "anthropic", "gemini", "prompt", "none"]
 
 _TIER_ORDER = {"slm": 0, "srm": 1, "llm": 2, "lrm": 3}
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldPathError(ValueError):
+    """A check across fields failed at a known field path; the loader reports it at that path.
+
+    Pydantic places errors raised by a model validator at the model itself; this error carries
+    the path of the field that is actually wrong (e.g. ``("tiers", 1, "model")``), relative to
+    where it is raised. The loader does not echo the offending input (it may be a secret).
+    """
+
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
+        self.path = path
+        self.message = message
+        super().__init__(f"{'.'.join(str(p) for p in path)}: {message}" if path else message)
 
 
 class ClassifierConfig(_Model):
@@ -75,6 +97,85 @@ class TierConfig(_Model):
     reference_model: str = Field(
         min_length=1, description="success-head reference model this tier stands for (must be in the model folder)"
     )
+    reasoning_budget_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        description="most reasoning tokens a model of this tier may spend when it reasons, written in its "
+        "family's syntax (Anthropic budget_tokens, Gemini thinking_budget, a hint for prompt-only models); "
+        "null = the family's default for the decided effort",
+    )
+
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class ModelConfig(_Model):
+    """One model endpoint sirp can call: where it is, how it is told to reason, what it costs."""
+
+    name: str = Field(
+        min_length=1, description="model name: what tiers and fallback refer to, and what is sent as 'model'"
+    )
+    tier: Tier = Field(description="the tier this model answers for: slm, srm, llm or lrm")
+    base_url: str = Field(
+        description="OpenAI-compatible base URL, e.g. http://localhost:8000/v1 (vLLM) or https://api.openai.com/v1"
+    )
+    api_key_env: str | None = Field(
+        default=None,
+        description="name of the environment variable that holds the API key, read at call time "
+        "(the key itself never goes in the config); null = no key (local servers)",
+    )
+    family: ReasoningFamily = Field(
+        default="none",
+        description="how reasoning is switched on and off: qwen3 (chat_template_kwargs.enable_thinking), "
+        "deepseek (chat_template_kwargs.thinking), openai (reasoning_effort; 'minimal' when off), "
+        "gpt-oss (reasoning_effort; 'low' when off), anthropic (thinking.budget_tokens), "
+        "gemini (thinking_budget; 0 when off), prompt (a chain-of-thought system instruction), none",
+    )
+    price_input_per_m: float = Field(default=0.0, ge=0, description="USD per 1M prompt tokens")
+    price_output_per_m: float = Field(
+        default=0.0, ge=0, description="USD per 1M completion tokens (reasoning tokens are billed as completion)"
+    )
+    context_length: int | None = Field(default=None, ge=1, description="context window in tokens, if known")
+    local: bool = Field(default=False, description="runs on your own infrastructure (eligible for private data)")
+    timeout_s: float = Field(default=60.0, gt=0, description="time limit of one attempt, in seconds")
+    max_retries: int = Field(
+        default=2, ge=0, le=10, description="retries after a transient failure (connection, timeout, 408, 429, 5xx)"
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("base_url must start with http:// or https:// (e.g. http://localhost:8000/v1)")
+        return value.rstrip("/")
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.match(value):
+            # FieldPathError is not echoed: a value that is not a variable name may be the key itself.
+            raise FieldPathError(
+                (),
+                "api_key_env must be the NAME of an environment variable (e.g. OPENAI_API_KEY), not the key; "
+                "export the key in that variable",
+            )
+        return value
+
+    @property
+    def cost_per_token(self) -> tuple[float, float]:
+        """USD per prompt token and per completion token."""
+        return self.price_input_per_m / 1e6, self.price_output_per_m / 1e6
+
+
+class DispatchConfig(_Model):
+    """How a request to the chosen model is retried and how long it may take in all."""
+
+    time_budget_s: float = Field(
+        default=120.0, gt=0, description="time for one request in all: every attempt, retry and backoff wait"
+    )
+    backoff_initial_s: float = Field(default=0.5, ge=0, description="wait before the first retry of a model")
+    backoff_multiplier: float = Field(default=2.0, ge=1, description="each further retry waits this much longer")
+    backoff_max_s: float = Field(default=8.0, ge=0, description="longest wait between retries (unless Retry-After)")
 
 
 class ReasoningConfig(_Model):
@@ -138,6 +239,15 @@ class RouterConfig(_Model):
     conversation: ConversationConfig = ConversationConfig()
     tiers: list[TierConfig] = Field(default_factory=_default_tiers, min_length=1)
     policy: PolicyConfig = PolicyConfig()
+    models: list[ModelConfig] = Field(
+        default_factory=list,
+        description="endpoints sirp calls in complete()/stream(); when given, every tier's model must be one",
+    )
+    fallback: list[str] = Field(
+        default_factory=list,
+        description="model names tried in this order when the chosen model fails after its retries",
+    )
+    dispatch: DispatchConfig = DispatchConfig()
 
     @field_validator("tiers")
     @classmethod
@@ -148,6 +258,48 @@ class RouterConfig(_Model):
         if names != sorted(names, key=_TIER_ORDER.__getitem__):
             raise ValueError(f"tiers must be listed cheapest first (slm, srm, llm, lrm), got {names}")
         return tiers
+
+    @model_validator(mode="after")
+    def _models_consistent(self) -> RouterConfig:
+        if not self.models:
+            if self.fallback:
+                raise FieldPathError(
+                    ("fallback",), "names models, but no models are configured; add them under models:"
+                )
+            return self
+        by_name: dict[str, ModelConfig] = {}
+        for i, m in enumerate(self.models):
+            if m.name in by_name:
+                raise FieldPathError(
+                    ("models", i, "name"), f"{m.name!r} is configured twice; model names must be unique"
+                )
+            by_name[m.name] = m
+        known = ", ".join(by_name)
+        for i, t in enumerate(self.tiers):
+            endpoint = by_name.get(t.model)
+            if endpoint is None:
+                raise FieldPathError(
+                    ("tiers", i, "model"),
+                    f"{t.model!r} is not a configured model (models: {known}); add it under models: or fix the name",
+                )
+            if endpoint.tier != t.name:
+                raise FieldPathError(
+                    ("tiers", i, "model"),
+                    f"{t.model!r} is configured with tier {endpoint.tier!r} under models:, "
+                    f"but answers for tier {t.name!r} here; make the two agree",
+                )
+        for i, name in enumerate(self.fallback):
+            if name not in by_name:
+                raise FieldPathError(
+                    ("fallback", i), f"{name!r} is not a configured model (models: {known}); add it under models:"
+                )
+            if name in self.fallback[:i]:
+                raise FieldPathError(("fallback", i), f"{name!r} is listed twice")
+        return self
+
+    def endpoint(self, name: str) -> ModelConfig | None:
+        """The configured endpoint called ``name``, or ``None``."""
+        return next((m for m in self.models if m.name == name), None)
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> RouterConfig:
