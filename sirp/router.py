@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sirp.backends.base import Backend
 from sirp.backends.model_folder import ModelFolder
@@ -24,6 +24,10 @@ from sirp.errors import PromptTypeError
 from sirp.policy.default import DefaultPolicy
 from sirp.prompts import Prompt, RoutingText, to_routing_text
 from sirp.signals.classifier import ClassifierSignals, SignalExtractor
+
+if TYPE_CHECKING:
+    from sirp.providers.client import AsyncRoutedStream, Dispatcher, RoutedStream
+    from sirp.providers.result import RoutedCompletion
 
 __all__ = ["DEFAULT_MODEL_DIR", "SemanticRouter"]
 
@@ -77,6 +81,7 @@ class SemanticRouter:
         self.backend = backend
         self.extractor = SignalExtractor(self.folder, backend, self.tokenizer)
         self.policy = DefaultPolicy(self.config.tiers, self.config.policy, self.folder.manifest.reference_models)
+        self._dispatcher: Dispatcher | None = None
 
     @classmethod
     def from_config(cls, config: RouterConfig | dict[str, Any] | str | Path, **kwargs: Any) -> SemanticRouter:
@@ -170,11 +175,78 @@ class SemanticRouter:
             trace=trace + outcome.trace,
         )
 
+    # -- calling the chosen model ----------------------------------------------------------
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        """Calls the models of ``config.models`` (made on first use; imports ``openai`` then)."""
+        if self._dispatcher is None:
+            from sirp.providers.client import Dispatcher
+
+            self._dispatcher = Dispatcher(self.config)
+        return self._dispatcher
+
+    def complete(self, messages: Prompt, **params: Any) -> RoutedCompletion:
+        """Route ``messages``, call the chosen model, and return its answer with the decision.
+
+        ``messages`` is a string or OpenAI-style chat messages; ``params`` are OpenAI
+        chat-completions parameters (``temperature``, ``max_tokens``, ``tools``, ``extra_body``,
+        ...), forwarded as given, and:
+
+        - ``model``: ``"auto"`` (or absent) routes; a configured model name, or a tier name,
+          pins that model (traced as ``pin.model``; a pinned model has no fallback);
+        - ``reasoning``: ``True`` / ``False`` forces reasoning on or off (traced as
+          ``reasoning.forced``); the answering model's family decides how that is written;
+        - ``time_budget_s``: time for the whole request, retries included
+          (default ``dispatch.time_budget_s``); ``timeout``: time limit of each attempt.
+
+        Transient failures (connection, timeout, 408, 429, 5xx) are retried with backoff,
+        honouring ``Retry-After``; then the ``fallback`` models are tried in order.
+
+        Raises:
+            AllAttemptsFailedError: every attempt failed; the message lists each one.
+            ConfigError: the chosen model has no endpoint under ``models``.
+            InputError: bad messages or parameters.
+        """
+        return self.dispatcher.complete(messages, params, self.route)
+
+    async def acomplete(self, messages: Prompt, **params: Any) -> RoutedCompletion:
+        """Async :meth:`complete` (the classifier runs in a worker thread)."""
+        return await self.dispatcher.acomplete(messages, params, self.aroute)
+
+    def stream(self, messages: Prompt, **params: Any) -> RoutedStream:
+        """Like :meth:`complete`, streamed: iterate the result for chunks, then read its ``.result``.
+
+        Retries and fallbacks happen before the first chunk; usage is requested with
+        ``stream_options.include_usage`` so cost is known at the end.
+        """
+        return self.dispatcher.stream(messages, params, self.route)
+
+    async def astream(self, messages: Prompt, **params: Any) -> AsyncRoutedStream:
+        """Async :meth:`stream`: ``async for chunk in await router.astream(...)``."""
+        return await self.dispatcher.astream(messages, params, self.aroute)
+
     # -- lifecycle -------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Release the classifier backend."""
+        """Release the classifier backend and the model clients."""
         self.backend.close()
+        if self._dispatcher is not None:
+            self._dispatcher.close()
+
+    async def aclose(self) -> None:
+        """Async :meth:`close`: also closes the async model clients of the running event loop."""
+        if self._dispatcher is not None:
+            await self._dispatcher.aclose()
+        self.backend.close()
+
+    async def __aenter__(self) -> SemanticRouter:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
 
     def __enter__(self) -> SemanticRouter:
         return self
