@@ -58,3 +58,12 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "mmlu-pro" / "questions.jsonl").is_file():
         pytest.skip(f"benchmark data not found at {SHARED_DATA} (the project's ../shared/data)")
     return SHARED_DATA
+
+
+@pytest.fixture
+def fake_openai():
+    """A fake OpenAI-compatible server on loopback (sirp.testing.fake_openai), stopped after the test."""
+    from sirp.testing.fake_openai import FakeOpenAI
+
+    with FakeOpenAI() as server:
+        yield server

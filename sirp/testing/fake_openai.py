@@ -1,0 +1,393 @@
+"""A fake OpenAI-compatible server on loopback, for testing dispatch end to end over real HTTP.
+
+Standard library only (``http.server`` in a background thread). It answers
+``POST /v1/chat/completions`` (JSON, or server-sent events when ``stream`` is set, with usage in
+a last chunk when ``stream_options.include_usage`` is) and ``GET /v1/models``, records every
+request's headers and JSON body, and can be told, per model name, to misbehave::
+
+    with FakeOpenAI() as server:
+        server.behave("small", fail_status=503, times=2)          # two 503s, then answers
+        server.behave("large", delay_s=5)                         # slow: clients time out
+        server.behave("other", fail_status=429, retry_after="1")  # rate limited
+        server.behave("junk", garbage=True)                       # 200 with a body that is not JSON
+        server.behave("gone", drop=True)                          # closes the connection, no answer
+        ... OpenAI(base_url=server.base_url, api_key="x") ...
+        server.requests[-1].body                                  # exactly what the client sent
+
+Answers echo the last user message and carry usage; when the request asks for reasoning in any
+family's syntax (:func:`sirp.providers.reasoning.asks_for_reasoning`) they also carry
+``reasoning_content`` and ``usage.completion_tokens_details.reasoning_tokens``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+from sirp.providers.reasoning import asks_for_reasoning
+
+__all__ = ["REASONING_TOKENS", "Behaviour", "FakeOpenAI", "RecordedRequest"]
+
+#: Reasoning tokens every answer that was asked to reason reports.
+REASONING_TOKENS = 42
+_REASONING_TEXT = "Let me think this through step by step."
+_GARBAGE = b"<html><body>502 Bad Gateway? no: this is not JSON</body></html>"
+
+
+@dataclass
+class Behaviour:
+    """How the server treats requests for one model (the default: answer at once)."""
+
+    delay_s: float = 0.0
+    """wait this long before answering (a client with a shorter timeout gives up)"""
+    fail_status: int | None = None
+    """answer with this HTTP status and an OpenAI-style error body"""
+    retry_after: str | None = None
+    """``Retry-After`` header sent with ``fail_status``"""
+    garbage: bool = False
+    """answer 200 with a body that is not JSON"""
+    drop: bool = False
+    """close the connection without answering"""
+    times: int | None = None
+    """misbehave for this many requests only, then answer normally (``None``: always)"""
+    content: str | None = None
+    """the answer's text (default: an echo of the last user message)"""
+    chunk_delay_s: float = 0.0
+    """wait between streamed chunks"""
+    break_stream_after: int | None = None
+    """close a streamed answer's connection after this many chunks (a protocol error)"""
+    end_stream_after: int | None = None
+    """end a streamed answer cleanly after this many chunks, without finish_reason or ``[DONE]``"""
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the server received it."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    at: float = field(default_factory=time.monotonic)
+
+    @property
+    def model(self) -> str | None:
+        """The ``model`` field of the JSON body, if any."""
+        return self.body.get("model") if isinstance(self.body, dict) else None
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") for p in content if isinstance(p, Mapping))
+    return ""
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    fake: FakeOpenAI
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that time out or hang up mid-answer are expected here, not errors.
+        return
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _send_json(self, status: int, data: Any, headers: Mapping[str, str] | None = None) -> None:
+        raw = json.dumps(data).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def _error(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
+        kind = "rate_limit_error" if status == 429 else "server_error" if status >= 500 else "invalid_request_error"
+        self._send_json(status, {"error": {"message": message, "type": kind, "code": status}}, headers)
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        with contextlib.suppress(OSError):  # the client may be gone already
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _record(self, body: Any) -> None:
+        req = RecordedRequest(
+            method=self.command, path=self.path, headers={k.lower(): v for k, v in self.headers.items()}, body=body
+        )
+        self.server.fake._record(req)
+
+    # -- routes ----------------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        self._record(None)
+        if self.path.rstrip("/") == "/v1/models":
+            models = self.server.fake.model_names()
+            data = [{"id": m, "object": "model", "created": 0, "owned_by": "sirp-fake"} for m in models]
+            self._send_json(200, {"object": "list", "data": data})
+        else:
+            self._error(404, f"no route {self.path}")
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw or b"null")
+        except json.JSONDecodeError:
+            self._record(raw.decode("utf-8", "replace"))
+            self._error(400, "request body is not JSON")
+            return
+        self._record(body)
+        if self.path.rstrip("/") != "/v1/chat/completions":
+            self._error(404, f"no route {self.path}")
+            return
+        if not isinstance(body, dict) or not isinstance(body.get("model"), str) or "messages" not in body:
+            self._error(400, "a chat completion needs 'model' and 'messages'")
+            return
+        model = body["model"]
+        fake = self.server.fake
+        b = fake._behaviour_for(model)
+        if b.delay_s and fake._stopping.wait(b.delay_s):
+            return
+        if b.drop:
+            self._drop()
+            return
+        if b.fail_status is not None:
+            headers = {"Retry-After": b.retry_after} if b.retry_after is not None else None
+            self._error(b.fail_status, f"{model} is failing on purpose (HTTP {b.fail_status})", headers)
+            return
+        if b.garbage:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(_GARBAGE)))
+            self.end_headers()
+            self.wfile.write(_GARBAGE)
+            return
+        if body.get("stream"):
+            self._stream(body, b)
+        else:
+            self._send_json(200, self._completion(body, b))
+
+    # -- answers ---------------------------------------------------------------------------
+
+    def _answer(self, body: dict[str, Any], b: Behaviour) -> tuple[str, bool, dict[str, Any]]:
+        messages = body.get("messages") or []
+        users = [_text(m.get("content")) for m in messages if isinstance(m, Mapping) and m.get("role") == "user"]
+        content = b.content if b.content is not None else f"Echo from {body['model']}: {users[-1] if users else ''}"
+        reasoning = asks_for_reasoning(body)
+        prompt_tokens = sum(_words(_text(m.get("content"))) + 4 for m in messages if isinstance(m, Mapping))
+        reasoning_tokens = REASONING_TOKENS if reasoning else 0
+        completion_tokens = _words(content) + reasoning_tokens
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+            "completion_tokens_details": {"reasoning_tokens": reasoning_tokens},
+        }
+        return content, reasoning, usage
+
+    def _completion(self, body: dict[str, Any], b: Behaviour) -> dict[str, Any]:
+        content, reasoning, usage = self._answer(body, b)
+        message: dict[str, Any] = {"role": "assistant", "content": content}
+        if reasoning:
+            message["reasoning_content"] = _REASONING_TEXT
+        return {
+            "id": f"chatcmpl-fake-{self.server.fake._next_id()}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body["model"],
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}],
+            "usage": usage,
+        }
+
+    def _chunks(self, body: dict[str, Any], b: Behaviour) -> Iterator[dict[str, Any]]:
+        content, reasoning, usage = self._answer(body, b)
+        base = {
+            "id": f"chatcmpl-fake-{self.server.fake._next_id()}",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": body["model"],
+        }
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+            return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
+
+        yield chunk({"role": "assistant", "content": ""})
+        if reasoning:
+            yield chunk({"reasoning_content": _REASONING_TEXT})
+        words = content.split(" ")
+        for i, w in enumerate(words):
+            yield chunk({"content": w if i == len(words) - 1 else w + " "})
+        yield chunk({}, "stop")
+        options = body.get("stream_options") or {}
+        if isinstance(options, Mapping) and options.get("include_usage"):
+            yield {**base, "choices": [], "usage": usage}
+
+    def _write_chunk(self, data: bytes) -> None:
+        # Chunked transfer encoding, as real servers stream: a connection closed before the
+        # terminating empty chunk is then a visible protocol error, not a normal end.
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def _stream(self, body: dict[str, Any], b: Behaviour) -> None:
+        self.close_connection = True
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        stopping = self.server.fake._stopping
+        for n, c in enumerate(self._chunks(body, b)):
+            if b.break_stream_after is not None and n >= b.break_stream_after:
+                self._drop()
+                return
+            if b.end_stream_after is not None and n >= b.end_stream_after:
+                self._write_chunk(b"")
+                return
+            if n and b.chunk_delay_s and stopping.wait(b.chunk_delay_s):
+                return
+            self._write_chunk(b"data: " + json.dumps(c).encode() + b"\n\n")
+        self._write_chunk(b"data: [DONE]\n\n")
+        self._write_chunk(b"")
+
+
+class FakeOpenAI:
+    """An OpenAI-compatible HTTP server on ``127.0.0.1`` (a free port) in a background thread.
+
+    Use as a context manager, or :meth:`start` / :meth:`stop`. Thread-safe: requests are
+    served concurrently and recorded in arrival order in :attr:`requests`.
+    """
+
+    def __init__(self, *, models: Sequence[str] = (), host: str = "127.0.0.1", port: int = 0) -> None:
+        self._host = host
+        self._port = port
+        self._models = list(models)
+        self._lock = threading.Lock()
+        self._behaviours: dict[str, Behaviour] = {}
+        self._requests: list[RecordedRequest] = []
+        self._ids = 0
+        self._stopping = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> FakeOpenAI:
+        """Start serving; returns ``self``."""
+        if self._server is not None:
+            return self
+        self._stopping.clear()
+        server = _Server((self._host, self._port), _Handler)
+        server.fake = self
+        self._server = server
+        # A short poll interval makes stop() quick (the default waits up to half a second).
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-openai", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving; slow answers in progress are abandoned."""
+        if self._server is None:
+            return
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> FakeOpenAI:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (once started)."""
+        if self._server is None:
+            raise RuntimeError("the fake server is not running; call start() first")
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>/v1``: the ``base_url`` for an OpenAI client."""
+        return f"http://{self._host}:{self.port}/v1"
+
+    # -- behaviour and records -------------------------------------------------------------
+
+    def behave(self, model: str, **kwargs: Any) -> None:
+        """Set how requests for ``model`` are treated (see :class:`Behaviour`); replaces earlier settings."""
+        with self._lock:
+            self._behaviours[model] = Behaviour(**kwargs)
+
+    def reset(self) -> None:
+        """Forget behaviours and recorded requests."""
+        with self._lock:
+            self._behaviours.clear()
+            self._requests.clear()
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received so far, in arrival order (a copy)."""
+        with self._lock:
+            return list(self._requests)
+
+    def requests_for(self, model: str) -> list[RecordedRequest]:
+        """The chat-completion requests for ``model``."""
+        return [r for r in self.requests if r.model == model]
+
+    def model_names(self) -> list[str]:
+        """The models ``GET /v1/models`` lists: those given, those configured, those asked for."""
+        with self._lock:
+            seen = [*self._models, *self._behaviours, *(r.model for r in self._requests if r.model)]
+        return list(dict.fromkeys(seen))
+
+    def _record(self, req: RecordedRequest) -> None:
+        with self._lock:
+            self._requests.append(req)
+
+    def _next_id(self) -> int:
+        with self._lock:
+            self._ids += 1
+            return self._ids
+
+    def _behaviour_for(self, model: str) -> Behaviour:
+        """The behaviour for this request; a limited one (``times``) counts down and then lapses."""
+        with self._lock:
+            b = self._behaviours.get(model)
+            if b is None:
+                return Behaviour()
+            if b.times is not None:
+                if b.times <= 0:
+                    return Behaviour(content=b.content)
+                b.times -= 1
+            return b
