@@ -27,20 +27,24 @@ pytest.importorskip("openai", reason="dispatch needs the sirp[client] extra")
 MSGS = [{"role": "user", "content": "What is the integral of x squared?"}]
 
 
-@pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    # the same model folder as tests/unit/conftest.py's mock_folder: a graph MockBackend never opens
-    make_tokenizer(make_rows(200), tmp_path)
-    (tmp_path / "model.int8.onnx").write_bytes(b"not used by MockBackend")
+def make_folder(path: Path, reference_models: list[str]) -> Path:
+    # like tests/unit/conftest.py's mock_folder: a model folder whose graph MockBackend never opens
+    make_tokenizer(make_rows(200), path)
+    (path / "model.int8.onnx").write_bytes(b"not used by MockBackend")
     manifest = ModelManifest(
         categories=["biology", "history", "law", "math"],
-        reference_models=["small-model", "large-model"],
+        reference_models=reference_models,
         embedding_dim=8,
         max_length=32,
         files={"int8": "model.int8.onnx"},
     )
-    (tmp_path / MANIFEST_NAME).write_text(manifest.model_dump_json())
-    return tmp_path
+    (path / MANIFEST_NAME).write_text(manifest.model_dump_json())
+    return path
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    return make_folder(tmp_path, ["small-model", "large-model"])
 
 
 def model(name: str, tier: str, server: FakeOpenAI, **kw: Any) -> dict[str, Any]:
@@ -418,3 +422,24 @@ def test_models_endpoint_lists_what_was_used(r: SemanticRouter, fake_openai: Fak
     r.complete(MSGS)
     with openai.OpenAI(base_url=fake_openai.base_url, api_key="x", max_retries=0) as client:
         assert "small" in [m.id for m in client.models.list()]
+
+
+@pytest.mark.parametrize("example", ["two-tier.yaml", "four-tier.yaml", "hybrid-reasoning.yaml"])
+def test_example_configs_dispatch(tmp_path: Path, fake_openai: FakeOpenAI, example: str) -> None:
+    import yaml
+
+    cfg = yaml.safe_load((Path(__file__).resolve().parents[2] / "examples" / example).read_text())
+    refs = [t["reference_model"] for t in cfg["tiers"]]
+    cfg["classifier"] = {"model": str(make_folder(tmp_path, refs))}
+    for m in cfg["models"]:  # every endpoint on the fake server, keys not needed
+        m.update(base_url=fake_openai.base_url, api_key_env=None)
+    question = [{"role": "user", "content": "Solve x^3 - 6x^2 + 11x - 6 = 0."}]
+    with router(Path(cfg["classifier"]["model"]), cfg) as rt:
+        for on in (True, False):
+            out = rt.complete(question, reasoning=on)
+            family = next(m["family"] for m in cfg["models"] if m["name"] == out.model)
+            budget = next(t.get("reasoning_budget_tokens") for t in cfg["tiers"] if t["model"] == out.model)
+            expected = apply_reasoning(
+                {"model": out.model, "messages": question}, family, on, out.decision.reasoning_effort, budget
+            )
+            assert fake_openai.requests_for(out.model)[-1].body == expected
