@@ -222,7 +222,7 @@ class _Accumulator:
 
             snapshot = self.state.current_completion_snapshot
             # A plain ChatCompletion: the snapshot class carries parsing fields that mean nothing here.
-            completion = ChatCompletion.construct(**snapshot.to_dict())
+            completion = ChatCompletion.model_construct(**snapshot.to_dict())
             first = self.token_at if self.token_at is not None else self.first_at
             ttft = (first - self.start) * 1000 if first is not None else None
             self.result = self.dispatcher._result(completion, self.decision, self.mc, self.attempts, self.start, ttft)

@@ -407,8 +407,6 @@ def test_acomplete_with_retry_and_fallback(r: SemanticRouter, fake_openai: FakeO
         finally:
             await r.aclose()
 
-    fake_openai.behave("small", delay_s=2)
-    fake_openai.reset()
     fake_openai.behave("small", fail_status=502)
     a, b = asyncio.run(go())
     assert a.model == "large" and [x.model for x in a.attempts] == ["small"] * 3 + ["large"]
