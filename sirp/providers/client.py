@@ -451,6 +451,11 @@ class Dispatcher:
 
     def request(self, messages: Any, params: Mapping[str, Any], *, stream: bool) -> _Request:
         """Validate a caller's messages and OpenAI parameters."""
+        if not self.models:
+            raise ConfigError(
+                "calling a model needs its endpoint in the config: add a models: list (name, tier, base_url, "
+                "api_key_env, family, prices); see examples/two-tier.yaml"
+            )
         msgs = _as_messages(messages)
         p = dict(params)
         if "messages" in p:
@@ -483,11 +488,6 @@ class Dispatcher:
         )
 
     def _endpoint(self, name: str, why: str) -> ModelConfig:
-        if not self.models:
-            raise ConfigError(
-                "calling a model needs its endpoint in the config: add a models: list (name, tier, base_url, "
-                "api_key_env, family, prices); see examples/two-tier.yaml"
-            )
         mc = self.models.get(name)
         if mc is None:
             raise ConfigError(f"{why} {name!r}, which is not under models: ({', '.join(self.models)}); add it there")

@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from sirp.errors import UpstreamError
+from sirp.errors import SirpError, UpstreamError
 
 __all__ = ["RETRYABLE_STATUS", "parse_retry_after", "to_upstream_error"]
 
@@ -72,6 +72,8 @@ def to_upstream_error(err: BaseException, model: str) -> UpstreamError | None:
     """
     if isinstance(err, UpstreamError):
         return err
+    if isinstance(err, SirpError):  # a missing extra, a bad argument: not the endpoint's fault
+        return None
     import openai
 
     if isinstance(err, openai.APITimeoutError):

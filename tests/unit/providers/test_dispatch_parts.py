@@ -9,9 +9,10 @@ import time
 
 import pytest
 
-from sirp.config.schema import DispatchConfig, ModelConfig
-from sirp.errors import AllAttemptsFailedError, UpstreamError
-from sirp.providers.client import _Schedule
+from sirp.config.schema import DispatchConfig, ModelConfig, RouterConfig
+from sirp.decision import RoutingDecision
+from sirp.errors import AllAttemptsFailedError, ConfigError, MissingDependencyError, UpstreamError
+from sirp.providers.client import Dispatcher, _Schedule
 from sirp.providers.result import Attempt
 from sirp.providers.upstream import parse_retry_after, to_upstream_error
 from sirp.providers.usage import Usage
@@ -122,3 +123,62 @@ def test_openai_is_not_imported_until_a_model_is_called() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"
+
+
+def decision(model: str = "m") -> RoutingDecision:
+    return RoutingDecision(
+        category="math",
+        confidence=0.9,
+        scores={"math": 0.9, "law": 0.1},
+        success={"slm": 0.5},
+        complexity=0.5,
+        tier="slm",
+        reasoning=True,
+        reasoning_effort="high",
+        model=model,
+        truncated=False,
+        latency_ms=1.0,
+    )
+
+
+def dispatcher() -> Dispatcher:
+    return Dispatcher(
+        RouterConfig.from_dict(
+            {
+                "tiers": [{"name": "slm", "model": "m", "reference_model": "r", "reasoning_budget_tokens": 3000}],
+                "models": [{"name": "m", "tier": "slm", "base_url": "http://127.0.0.1:9/v1", "family": "anthropic"}],
+            }
+        )
+    )
+
+
+def test_payload_and_plan_without_a_server() -> None:
+    d = dispatcher()
+    req = d.request(
+        "hi", {"model": "auto", "temperature": 0, "extra_body": {"top_k": 5}, "reasoning": False}, stream=True
+    )
+    planned, chain = d.plan(decision(), req)
+    assert [m.name for m in chain] == ["m"]
+    assert planned.reasoning is False and planned.reasoning_effort is None
+    assert d.payload(chain[0], planned, req, stream=True) == {
+        "model": "m",
+        "messages": [{"role": "user", "content": "hi"}],
+        "temperature": 0,
+        "top_k": 5,
+        "thinking": {"type": "disabled"},
+        "stream_options": {"include_usage": True},
+    }
+    on, _ = d.plan(decision(), d.request("hi", {}, stream=False))
+    assert d.payload(chain[0], on, req, stream=False)["thinking"] == {"type": "enabled", "budget_tokens": 3000}
+
+
+def test_no_models_fails_before_routing() -> None:
+    d = Dispatcher(RouterConfig())
+    with pytest.raises(ConfigError, match="add a models: list"):
+        d.complete("hi", {}, route=lambda m: pytest.fail("routed without endpoints"))
+
+
+def test_missing_openai_says_which_extra(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "openai", None)  # makes `import openai` fail
+    with pytest.raises(MissingDependencyError, match=r'pip install "sirp\[client\]"'):
+        dispatcher().complete("hi", {}, route=lambda m: decision())
