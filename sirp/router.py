@@ -179,7 +179,7 @@ class SemanticRouter:
 
     @property
     def dispatcher(self) -> Dispatcher:
-        """Calls the models of ``config.models`` (made on first use; imports ``openai`` then)."""
+        """Calls the models of ``config.models`` (made on first use; ``openai`` loads on the first call)."""
         if self._dispatcher is None:
             from sirp.providers.client import Dispatcher
 
