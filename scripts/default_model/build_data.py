@@ -9,6 +9,8 @@ Writes, under ``--out`` (default ``runs/default-model/data``):
   the last sentence of each multi-sentence labelled question as an extra category-only row, and
   short "What is <answer option>?" questions from train-split options; category weights are
   balanced (square root of inverse frequency).
+- ``train_stage2.jsonl``: the same plus the hand-written everyday questions of
+  ``everyday_seed.jsonl`` (weight 2), for the second, shorter fine-tuning stage.
 - ``dev.jsonl``: MMLU-Pro *dev* questions (checkpoint choice and thresholds).
 - ``distill.jsonl``: unlabelled everyday texts (XSTest, jailbreak/injection *train* prompts,
   MT-Bench turns, Presidio sentences) that teach the student only through the teacher.
@@ -91,6 +93,59 @@ def balance(rows: list[TrainingRow]) -> list[TrainingRow]:
     ]
 
 
+_WORD = re.compile(r"[a-z0-9]+")
+_STOP = frozenset(
+    {
+        "a",
+        "an",
+        "the",
+        "of",
+        "in",
+        "on",
+        "to",
+        "is",
+        "are",
+        "was",
+        "what",
+        "why",
+        "how",
+        "who",
+        "when",
+        "which",
+        "does",
+        "do",
+        "and",
+        "or",
+        "for",
+        "by",
+        "with",
+    }
+)
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
+
+
+def decontaminate(
+    rows: list[TrainingRow], held_out: list[str], max_overlap: float = 0.5
+) -> tuple[list[TrainingRow], int]:
+    """Drop rows whose content words overlap a held-out question's by ``max_overlap`` or more.
+
+    The everyday seed questions were written without looking at the evaluation set, but common
+    questions ("Newton's second law") recur everywhere; a row that near-duplicates an evaluation
+    question would inflate the everyday score, so it is left out. Overlap = |A∩B| / min(|A|, |B|).
+    """
+    held = [_content_words(t) for t in held_out]
+    kept = []
+    for r in rows:
+        words = _content_words(r.text)
+        if any(words and h and len(words & h) / min(len(words), len(h)) >= max_overlap for h in held):
+            continue
+        kept.append(r)
+    return kept, len(rows) - len(kept)
+
+
 def _jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
 
@@ -130,8 +185,21 @@ def build(data_dir: Path, out: Path) -> dict[str, int]:
     for name in ("synth_dataset_v2.jsonl", "generated_large.jsonl"):
         distill += [TrainingRow(text=r["text"]) for r in _jsonl(data_dir / "presidio-pii" / name) if r["text"].strip()]
 
+    # Stage 2 fine-tunes on the same rows plus the project's hand-written everyday questions
+    # (scripts/default_model/everyday_seed.jsonl, written without looking at any evaluation set).
+    seed_path = Path(__file__).with_name("everyday_seed.jsonl")
+    seed = (
+        [TrainingRow(text=r["text"], category=r["category"], weight=2.0) for r in _jsonl(seed_path)]
+        if seed_path.is_file()
+        else []
+    )
+    seed, dropped = decontaminate(seed, [e.text for e in ds.everyday_queries(data_dir)])
+
     counts = {
         "train": write_rows(out / "train.jsonl", train),
+        "train_stage2": write_rows(out / "train_stage2.jsonl", train + seed),
+        "everyday_seed": len(seed),
+        "everyday_seed_dropped_as_near_duplicates": dropped,
         "train_short": len(short),
         "train_options": len(options),
         "dev": write_rows(out / "dev.jsonl", dev),

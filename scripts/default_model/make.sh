@@ -9,7 +9,8 @@
 #   3. cache teacher embeddings of every training text (once);
 #   4. train a fresh small ModernBERT (hidden 384, 4 layers) with MiniLM's vocabulary and token
 #      embeddings: category CE + success BCE + cosine distillation + teacher-head CE + soft labels;
-#   5. export with Optimum to ONNX, quantise to int8, verify on dev, bundle int8 + tokenizer + manifest.
+#   5. fine-tune once more with the hand-written everyday questions (everyday_seed.jsonl) added;
+#   6. export with Optimum to ONNX, quantise to int8, verify on dev, bundle int8 + tokenizer + manifest.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUN=${RUN:-runs/default-model}
@@ -35,7 +36,14 @@ sirp train \
   --epochs "$EPOCHS" --batch-size 32 --lr 5e-4 --max-length 128 --seed 0 --threads "$THREADS" \
   --eval-every 500 --checkpoint-every 200 --output "$RUN/train"
 
-sirp export --checkpoint "$RUN/train/best" --output "$RUN/export" --verify "$RUN/data/dev.jsonl"
+# Stage 2: fine-tune stage 1's best checkpoint with the hand-written everyday questions added.
+sirp train \
+  --train "$RUN/data/train_stage2.jsonl" --dev "$RUN/data/dev.jsonl" --distill "$RUN/data/distill.jsonl" \
+  --teacher "$TEACHER" --teacher-cache "$RUN/teacher" --init "$RUN/train/best" \
+  --epochs "${EPOCHS2:-1}" --batch-size 32 --lr 2e-4 --max-length 128 --seed 1 --threads "$THREADS" \
+  --eval-every 400 --checkpoint-every 200 --output "$RUN/train2"
+
+sirp export --checkpoint "$RUN/train2/best" --output "$RUN/export" --verify "$RUN/data/dev.jsonl"
 
 rm -rf sirp/default_model && mkdir -p sirp/default_model
 cp "$RUN/export/model.int8.onnx" "$RUN/export/tokenizer.json" sirp/default_model/

@@ -40,7 +40,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--threads", type=int)
     p.add_argument("--eval-every", type=int, default=1000)
     p.add_argument("--checkpoint-every", type=int, default=200)
-    p.add_argument("--max-steps", type=int)
+    p.add_argument("--max-steps", type=int, help="stop after this many steps (the LR schedule still spans --epochs)")
     p.set_defaults(func=_train)
 
     e = sub.add_parser(

@@ -82,7 +82,9 @@ class TrainConfig(BaseModel):
     w_distill: float = 1.0
     w_teacher_head: float = 0.5
     w_soft: float = 0.5
-    max_steps: int | None = Field(default=None, description="stop after this many steps (for tests)")
+    max_steps: int | None = Field(
+        default=None, gt=0, description="stop after this many steps; the LR schedule still spans `epochs`"
+    )
 
 
 def _load_tokenizer(cfg: TrainConfig) -> Tokenizer:
@@ -262,17 +264,16 @@ def train(cfg: TrainConfig) -> Path:
     lengths = [len(x) for x in enc.ids]
 
     steps_per_epoch = math.ceil(len(enc) / cfg.batch_size)
-    total = math.ceil(steps_per_epoch * cfg.epochs)
-    if cfg.max_steps is not None:
-        total = min(total, cfg.max_steps)
+    schedule_steps = math.ceil(steps_per_epoch * cfg.epochs)
+    total = schedule_steps if cfg.max_steps is None else min(schedule_steps, cfg.max_steps)
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2 or "norm" in n]
     decay = [p for n, p in model.named_parameters() if not (p.ndim < 2 or "norm" in n)]
     opt = torch.optim.AdamW(
         [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr
     )
-    warm = max(1, int(total * cfg.warmup))
+    warm = max(1, int(schedule_steps * cfg.warmup))
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm)))
+        opt, lambda s: min((s + 1) / warm, max(0.0, (schedule_steps - s) / max(1, schedule_steps - warm)))
     )
 
     step, best_score = 0, -math.inf
