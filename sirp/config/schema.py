@@ -6,45 +6,39 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from sirp.config.base import TIER_ORDER, FieldPathError
+from sirp.config.base import StrictModel as _Model
+from sirp.config.policy import (
+    CategoryConfig,
+    Effort,
+    PolicyConfig,
+    PrivacyConfig,
+    ReasoningConfig,
+    ToolsConfig,
+)
 from sirp.decision import Tier
 
 __all__ = [
+    "CategoryConfig",
     "ClassifierConfig",
     "ConversationConfig",
     "DispatchConfig",
+    "Effort",
     "FieldPathError",
     "ModelConfig",
     "PolicyConfig",
+    "PrivacyConfig",
     "ReasoningConfig",
     "ReasoningFamily",
     "RouterConfig",
     "TierConfig",
+    "ToolsConfig",
 ]
 
 #: How a model is told to reason (see :func:`sirp.providers.reasoning.apply_reasoning`).
 ReasoningFamily = Literal["qwen3", "deepseek", "openai", "gpt-oss", "anthropic", "gemini", "prompt", "none"]
-
-_TIER_ORDER = {"slm": 0, "srm": 1, "llm": 2, "lrm": 3}
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class FieldPathError(ValueError):
-    """A check across fields failed at a known field path; the loader reports it at that path.
-
-    Pydantic places errors raised by a model validator at the model itself; this error carries
-    the path of the field that is actually wrong (e.g. ``("tiers", 1, "model")``), relative to
-    where it is raised. The loader does not echo the offending input (it may be a secret).
-    """
-
-    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
-        self.path = path
-        self.message = message
-        super().__init__(f"{'.'.join(str(p) for p in path)}: {message}" if path else message)
 
 
 class ClassifierConfig(_Model):
@@ -178,53 +172,6 @@ class DispatchConfig(_Model):
     backoff_max_s: float = Field(default=8.0, ge=0, description="longest wait between retries (unless Retry-After)")
 
 
-class ReasoningConfig(_Model):
-    """When the chosen model should reason first, and how hard."""
-
-    categories: list[str] = Field(
-        default_factory=lambda: [
-            "math",
-            "physics",
-            "chemistry",
-            "engineering",
-            "computer science",
-            "economics",
-            "business",
-        ],
-        description="categories whose requests reason once complexity reaches min_complexity",
-    )
-    min_complexity: float = Field(default=0.35, ge=0, le=1)
-    always_above: float = Field(default=0.8, ge=0, le=1, description="any category reasons at or above this complexity")
-    effort_medium: float = Field(default=0.5, ge=0, le=1, description="complexity from which effort is 'medium'")
-    effort_high: float = Field(default=0.7, ge=0, le=1, description="complexity from which effort is 'high'")
-    max_entropy: float = Field(
-        default=0.85,
-        ge=0,
-        le=1,
-        description="normalised entropy of the category distribution above which the category is "
-        "treated as unknown and the safe choice is taken",
-    )
-    when_uncertain: bool = Field(default=True, description="reasoning on/off when the category is unknown")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> ReasoningConfig:
-        if self.effort_high < self.effort_medium:
-            raise ValueError("effort_high must be ≥ effort_medium")
-        return self
-
-
-class PolicyConfig(_Model):
-    """The built-in default policy."""
-
-    gain_threshold: float = Field(
-        default=0.12,
-        ge=-1,
-        le=1,
-        description="escalate to a stronger tier when its predicted success exceeds the current tier's by this much",
-    )
-    reasoning: ReasoningConfig = ReasoningConfig()
-
-
 def _default_tiers() -> list[TierConfig]:
     return [
         TierConfig(name="slm", model="llama-3.1-8b-instruct", reference_model="Meta-Llama-3_1-8B-Instruct"),
@@ -248,6 +195,11 @@ class RouterConfig(_Model):
         description="model names tried in this order when the chosen model fails after its retries",
     )
     dispatch: DispatchConfig = DispatchConfig()
+    categories: list[CategoryConfig] = Field(
+        default_factory=list,
+        description="per-category rules: model scores, reasoning on/off, effort and budget, system prompt; "
+        "names must be labels of the classifier (checked when the router is built)",
+    )
 
     @field_validator("tiers")
     @classmethod
@@ -255,7 +207,7 @@ class RouterConfig(_Model):
         names = [t.name for t in tiers]
         if len(set(names)) != len(names):
             raise ValueError(f"tier names must be unique, got {names}")
-        if names != sorted(names, key=_TIER_ORDER.__getitem__):
+        if names != sorted(names, key=TIER_ORDER.__getitem__):
             raise ValueError(f"tiers must be listed cheapest first (slm, srm, llm, lrm), got {names}")
         return tiers
 
@@ -297,9 +249,71 @@ class RouterConfig(_Model):
                 raise FieldPathError(("fallback", i), f"{name!r} is listed twice")
         return self
 
+    @model_validator(mode="after")
+    def _cutpoints_fit_tiers(self) -> RouterConfig:
+        p = self.policy
+        names = [t.name for t in self.tiers]
+        for tier in p.complexity_cutpoints:
+            if tier not in names:
+                raise FieldPathError(
+                    ("policy", "complexity_cutpoints", tier),
+                    f"tier {tier!r} is not configured (tiers: {', '.join(names)}); remove it or add the tier",
+                )
+            if tier == names[0]:
+                raise FieldPathError(
+                    ("policy", "complexity_cutpoints", tier),
+                    f"{tier} is the cheapest tier: it answers below every cut-point, so it takes none; "
+                    "give cut-points for the stronger tiers only",
+                )
+        if p.tier_rule == "complexity":
+            missing = [n for n in names[1:] if n not in p.complexity_cutpoints]
+            if missing:
+                example = ", ".join(f"{n}: 0.{5 + i}" for i, n in enumerate(names[1:]))
+                raise FieldPathError(
+                    ("policy", "complexity_cutpoints"),
+                    f"tier_rule complexity needs a cut-point for every tier above the cheapest; missing: "
+                    f"{', '.join(missing)} (e.g. complexity_cutpoints: {{{example}}})",
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _categories_consistent(self) -> RouterConfig:
+        # With endpoints, a category may prefer any of them; without, only the tiers' models exist.
+        known = [m.name for m in self.models] if self.models else [t.model for t in self.tiers]
+        where = "models:" if self.models else "tiers[].model (no models: are configured)"
+        seen: set[str] = set()
+        for i, c in enumerate(self.categories):
+            if c.name in seen:
+                raise FieldPathError(
+                    ("categories", i, "name"), f"{c.name!r} is configured twice; give each category one entry"
+                )
+            seen.add(c.name)
+            for name in c.model_scores:
+                if name not in known:
+                    raise FieldPathError(
+                        ("categories", i, "model_scores", name),
+                        f"{name!r} is not a configured model (known from {where}: {', '.join(known)}); "
+                        "fix the name or add the model",
+                    )
+        return self
+
+    @model_validator(mode="after")
+    def _privacy_possible(self) -> RouterConfig:
+        if self.policy.privacy.pii_action == "local_only" and self.models and not any(m.local for m in self.models):
+            raise FieldPathError(
+                ("policy", "privacy", "pii_action"),
+                "local_only needs at least one model with local: true under models: (a model you run "
+                "yourself); mark one, or use pii_action: allow",
+            )
+        return self
+
     def endpoint(self, name: str) -> ModelConfig | None:
         """The configured endpoint called ``name``, or ``None``."""
         return next((m for m in self.models if m.name == name), None)
+
+    def category(self, name: str | None) -> CategoryConfig | None:
+        """The ``categories:`` entry called ``name``, or ``None``."""
+        return next((c for c in self.categories if c.name == name), None) if name is not None else None
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> RouterConfig:
