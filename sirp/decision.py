@@ -39,6 +39,22 @@ class RoutingDecision(BaseModel):
     reasoning: bool = Field(description="whether the chosen model should reason (chain-of-thought) first")
     reasoning_effort: Literal["low", "medium", "high"] | None = None
     model: str = Field(description="name of the model that should answer")
+    reasoning_budget_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        description="most reasoning tokens for the chosen model (the smaller of its tier's and the category's "
+        "budget); None = its family's default for the effort",
+    )
+    local_only: bool = Field(
+        default=False,
+        description="the request carries personal data and policy.privacy says local_only: only models with "
+        "local: true may answer it, fallbacks included",
+    )
+    category_config: str | None = Field(
+        default=None,
+        description="the categories: entry whose rules applied (model scores, reasoning, system prompt); "
+        "None when none did (not configured, or the category was too uncertain)",
+    )
     truncated: bool = Field(description="the text was cut at the classifier's max length")
     latency_ms: float = Field(ge=0, description="time spent deciding (for a batch: the batch's time per request)")
     trace: list[TraceStep] = Field(default_factory=list, description="the rules that decided, in order")

@@ -12,6 +12,7 @@ naturally catch a builtin, the sirp error mixes it in, so ``except ValueError`` 
     │   └── ProviderUnavailableError          an execution provider that is not installed
     ├── MissingDependencyError (ImportError)  an optional extra that is not installed
     ├── TrainingError                         training, export or verification failed
+    ├── NoEligibleModelError                  no configured model may answer (e.g. PII, none local)
     └── UpstreamError (RuntimeError)          a model endpoint failed: status, timeout, bad answer
         └── AllAttemptsFailedError            every retry and fallback failed; lists each attempt
 
@@ -29,6 +30,7 @@ __all__ = [
     "InputError",
     "MissingDependencyError",
     "ModelLoadError",
+    "NoEligibleModelError",
     "PromptTypeError",
     "ProviderUnavailableError",
     "SirpError",
@@ -71,6 +73,14 @@ class MissingDependencyError(SirpError, ImportError):
 
 class TrainingError(SirpError):
     """Training, export, quantisation or their verification failed."""
+
+
+class NoEligibleModelError(SirpError):
+    """No configured model may answer this request under the policy's rules.
+
+    Raised, for instance, when a request carries personal data, ``policy.privacy.pii_action`` is
+    ``local_only`` and no model is marked ``local: true``. The message names the rule and the fix.
+    """
 
 
 class UpstreamError(SirpError, RuntimeError):

@@ -1,32 +1,46 @@
-"""The built-in default policy: tier by predicted gain, reasoning by category and complexity.
+"""The built-in default policy: tier, model, privacy, reasoning, effort and budget, each rule traced.
 
-Tier rule (``tier.gain``): start at the cheapest tier; a stronger tier takes over when its
-predicted success exceeds the current choice's by at least ``gain_threshold``. Ranking by the
-*gain* rather than by hardness matters: the hardest requests defeat every tier, so sending them
-to the big model buys nothing (on MMLU-Pro a perfect "small model fails" ranking recovers less
-of the gap than random routing).
+Tier rule, one of (``policy.tier_rule``):
 
-Reasoning rule: when the category distribution is flat (normalised entropy above
-``max_entropy``) the category is unknown and the configured safe choice is taken
-(``reasoning.uncertain``); otherwise reasoning is on for the configured categories once
-complexity reaches ``min_complexity`` (``reasoning.category``), and for any category at or above
-``always_above`` (``reasoning.complexity``). Effort grows with complexity.
+- ``gain`` (default, ``tier.gain``): start at the cheapest tier; a stronger tier takes over when
+  its predicted success exceeds the current choice's by at least ``gain_threshold``. Ranking by
+  the *gain* rather than by hardness matters: the hardest requests defeat every tier, so sending
+  them to the big model buys nothing (on MMLU-Pro a perfect "small model fails" ranking recovers
+  less of the gap than random routing).
+- ``complexity`` (``tier.complexity``): the strongest tier whose cut-point in
+  ``complexity_cutpoints`` the request's complexity (``1 − success`` of the cheapest tier) reaches.
+
+Category rules (``categories:``) apply when the category is known: the distribution is not flat
+(normalised entropy ≤ ``reasoning.max_entropy``) and the top category's probability reaches
+``min_category_confidence``; otherwise ``category.uncertain`` is traced and the defaults decide.
+Its ``model_scores`` pick the best-scored model of the chosen tier (``category.model_scores``),
+or of every model with ``override_tier`` (``category.override``).
+
+Privacy rule (``privacy.local_only``): when the request carries personal data and
+``policy.privacy.pii_action`` is ``local_only``, a model that is not ``local`` is replaced by the
+local model of the nearest tier; with none, :class:`~sirp.errors.NoEligibleModelError`.
+
+Reasoning rule: a flat category distribution takes the configured safe choice
+(``reasoning.uncertain``); a category's own ``use_reasoning`` comes next
+(``reasoning.category_config``); then reasoning is on for any category at or above
+``always_above`` (``reasoning.complexity``) and for the configured categories from
+``min_complexity`` (``reasoning.category``). Effort grows with complexity unless the category
+fixes it (``reasoning.effort``); the reasoning budget is the smaller of the tier's and the
+category's (``reasoning.budget``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
-from sirp.config.schema import PolicyConfig, TierConfig
+from sirp.config.schema import CategoryConfig, Effort, ModelConfig, PolicyConfig, TierConfig
 from sirp.decision import Tier, TraceStep
-from sirp.errors import ConfigError
+from sirp.errors import ConfigError, NoEligibleModelError
+from sirp.policy.models import Candidate, ModelCatalog, best_scored
 from sirp.signals.classifier import ClassifierSignals
 
-__all__ = ["DefaultPolicy", "PolicyOutcome"]
-
-Effort = Literal["low", "medium", "high"]
+__all__ = ["DefaultPolicy", "PolicyOutcome", "reasoning_budget"]
 
 
 @dataclass(frozen=True)
@@ -40,12 +54,54 @@ class PolicyOutcome:
     success: dict[str, float]
     complexity: float
     trace: list[TraceStep] = field(default_factory=list)
+    reasoning_budget_tokens: int | None = None
+    local_only: bool = False
+    category_config: str | None = None
+
+
+def reasoning_budget(tier: TierConfig | None, category: CategoryConfig | None) -> int | None:
+    """The most reasoning tokens a model of ``tier`` may spend on a request of ``category``.
+
+    Both budgets are caps, so the smaller one holds; ``None`` when neither is set (the family's
+    default for the effort applies).
+    """
+    caps = [
+        b
+        for b in (
+            tier.reasoning_budget_tokens if tier is not None else None,
+            category.reasoning_budget_tokens if category is not None else None,
+        )
+        if b is not None
+    ]
+    return min(caps) if caps else None
 
 
 class DefaultPolicy:
-    """Maps classifier signals to a tier, a model and a reasoning mode."""
+    """Maps classifier signals to a tier, a model and a reasoning mode.
 
-    def __init__(self, tiers: Sequence[TierConfig], config: PolicyConfig, reference_models: Sequence[str]) -> None:
+    Args:
+        tiers: the configured tiers, cheapest first.
+        config: ``policy:`` of the router config.
+        reference_models: the models the classifier's success head predicts.
+        categories: ``categories:`` of the router config.
+        labels: the classifier's category labels; when given, every category name must be one.
+        models: ``models:`` of the router config (the endpoints; ``local`` matters for privacy).
+
+    Raises:
+        ConfigError: a tier names a reference model the head does not predict, or a category
+            is not a label of the classifier.
+    """
+
+    def __init__(
+        self,
+        tiers: Sequence[TierConfig],
+        config: PolicyConfig,
+        reference_models: Sequence[str],
+        *,
+        categories: Sequence[CategoryConfig] = (),
+        labels: Sequence[str] | None = None,
+        models: Sequence[ModelConfig] = (),
+    ) -> None:
         known = set(reference_models)
         for i, t in enumerate(tiers):
             if t.reference_model not in known:
@@ -54,38 +110,187 @@ class DefaultPolicy:
                     f"classifier's success head (it predicts: {', '.join(reference_models) or 'none'}); "
                     "name one of those, or train the head on outcomes of your own models"
                 )
+        if labels is not None:
+            for i, c in enumerate(categories):
+                if c.name not in labels:
+                    raise ConfigError(
+                        f"categories.{i}.name: {c.name!r} is not a label of the classifier's category head "
+                        f"(it predicts: {', '.join(labels)}); use one of those, or train a classifier on your "
+                        "own labels (sirp train)"
+                    )
         self.tiers = list(tiers)
         self.config = config
+        self.categories = {c.name: c for c in categories}
+        self.catalog = ModelCatalog(tiers, models)
+        self._tier_by_name = {t.name: t for t in tiers}
 
-    def decide(self, signals: ClassifierSignals) -> PolicyOutcome:
-        """Decide tier, model and reasoning for one request."""
-        cfg = self.config
+    def decide(self, signals: ClassifierSignals, *, pii: bool | None = None) -> PolicyOutcome:
+        """Decide tier, model and reasoning for one request.
+
+        Args:
+            signals: what the classifier says about the request.
+            pii: whether the request carries personal data; ``None`` = ``signals.pii_detected``.
+
+        Raises:
+            NoEligibleModelError: the request carries personal data, privacy is ``local_only``
+                and no model is local.
+        """
         success: dict[str, float] = {t.name: signals.success[t.reference_model] for t in self.tiers}
         complexity = 1.0 - success[self.tiers[0].name]
         trace: list[TraceStep] = []
 
+        tier = self._tier(success, complexity, trace)
+        category = self._category(signals, trace)
+        chosen = self._model(tier, category, trace)
+        has_pii = pii if pii is not None else bool(signals.pii_detected)
+        local_only = has_pii and self.config.privacy.pii_action == "local_only"
+        if has_pii:
+            chosen = self._privacy(chosen, category, local_only, trace)
+        reasoning, effort = self._reasoning(signals, complexity, category, trace)
+        budget = reasoning_budget(self._tier_by_name.get(chosen.tier), category)
+        if reasoning:
+            trace.append(TraceStep(rule="reasoning.budget", detail=self._budget_detail(chosen, category, budget)))
+        return PolicyOutcome(
+            tier=chosen.tier,
+            model=chosen.name,
+            reasoning=reasoning,
+            reasoning_effort=effort,
+            success=success,
+            complexity=complexity,
+            trace=trace,
+            reasoning_budget_tokens=budget,
+            local_only=local_only,
+            category_config=category.name if category is not None else None,
+        )
+
+    # -- tier ------------------------------------------------------------------------------
+
+    def _tier(self, success: dict[str, float], complexity: float, trace: list[TraceStep]) -> TierConfig:
+        if self.config.tier_rule == "complexity":
+            return self._tier_by_complexity(complexity, trace)
+        return self._tier_by_gain(success, trace)
+
+    def _tier_by_gain(self, success: dict[str, float], trace: list[TraceStep]) -> TierConfig:
+        threshold = self.config.gain_threshold
         chosen = self.tiers[0]
+        escalated = False
         for t in self.tiers[1:]:
             gain = success[t.name] - success[chosen.name]
-            if gain >= cfg.gain_threshold:
+            if gain >= threshold:
                 trace.append(
                     TraceStep(
                         rule="tier.gain",
-                        detail=f"{t.name} gains {gain:+.3f} over {chosen.name} (≥ {cfg.gain_threshold})",
+                        detail=f"{t.name} gains {gain:+.3f} over {chosen.name} (≥ {threshold})",
                     )
                 )
                 chosen = t
-        if not trace:
+                escalated = True
+        if not escalated:
             best_gain = max((success[t.name] - success[chosen.name] for t in self.tiers[1:]), default=0.0)
             trace.append(
                 TraceStep(
                     rule="tier.gain",
-                    detail=f"no stronger tier gains ≥ {cfg.gain_threshold} (best {best_gain:+.3f}); "
-                    f"{chosen.name} is enough",
+                    detail=f"no stronger tier gains ≥ {threshold} (best {best_gain:+.3f}); {chosen.name} is enough",
                 )
             )
+        return chosen
 
-        r = cfg.reasoning
+    def _tier_by_complexity(self, complexity: float, trace: list[TraceStep]) -> TierConfig:
+        cuts = self.config.complexity_cutpoints
+        chosen = self.tiers[0]
+        for t in self.tiers[1:]:
+            cut = cuts.get(t.name)
+            if cut is not None and complexity >= cut:
+                chosen = t
+        if chosen is self.tiers[0]:
+            shown = ", ".join(f"{t} {c}" for t, c in cuts.items()) or "none configured"
+            detail = f"complexity {complexity:.2f} is below every cut-point ({shown}); {chosen.name}"
+        else:
+            detail = f"complexity {complexity:.2f} ≥ {chosen.name}'s cut-point {cuts[chosen.name]}; {chosen.name}"
+        trace.append(TraceStep(rule="tier.complexity", detail=detail))
+        return chosen
+
+    # -- category and model ----------------------------------------------------------------
+
+    def _category(self, signals: ClassifierSignals, trace: list[TraceStep]) -> CategoryConfig | None:
+        """The category's rules, when it has some and the classifier is sure enough of it."""
+        category = self.categories.get(signals.category)
+        if category is None:
+            return None
+        entropy, confidence = signals.entropy, signals.confidence
+        max_entropy, min_conf = self.config.reasoning.max_entropy, self.config.min_category_confidence
+        if entropy > max_entropy or confidence < min_conf:
+            why = (
+                f"entropy {entropy:.2f} > {max_entropy}"
+                if entropy > max_entropy
+                else f"confidence {confidence:.2f} < {min_conf}"
+            )
+            trace.append(TraceStep(rule="category.uncertain", detail=f"{category.name}'s rules do not apply: {why}"))
+            return None
+        return category
+
+    def _model(self, tier: TierConfig, category: CategoryConfig | None, trace: list[TraceStep]) -> Candidate:
+        primary = self.catalog.get(tier.model) or Candidate(tier.model, tier.name, False, True)
+        if category is None or not category.model_scores:
+            return primary
+        scores = category.model_scores
+        if category.override_tier:
+            best = best_scored(self.catalog.entries, scores)
+            if best is not None:
+                trace.append(
+                    TraceStep(
+                        rule="category.override",
+                        detail=f"{category.name} prefers {best.name} (score {scores[best.name]}, tier {best.tier}) "
+                        f"over the tier rule's {tier.name}",
+                    )
+                )
+                return best
+        best = best_scored(self.catalog.of_tier(tier.name), scores)
+        if best is None:
+            return primary
+        trace.append(
+            TraceStep(
+                rule="category.model_scores",
+                detail=f"{category.name}: {best.name} has the best score ({scores[best.name]}) in tier {tier.name}",
+            )
+        )
+        return best
+
+    def _privacy(
+        self, chosen: Candidate, category: CategoryConfig | None, local_only: bool, trace: list[TraceStep]
+    ) -> Candidate:
+        if not local_only:
+            trace.append(
+                TraceStep(rule="privacy.allow", detail="the request carries personal data; pii_action allow: any model")
+            )
+            return chosen
+        if chosen.local:
+            trace.append(
+                TraceStep(rule="privacy.local_only", detail=f"personal data: {chosen.name} is local, it may answer")
+            )
+            return chosen
+        local = self.catalog.nearest_local(chosen.tier, category.model_scores if category else {})
+        if local is None:
+            names = ", ".join(c.name for c in self.catalog.entries)
+            raise NoEligibleModelError(
+                "the request carries personal data and policy.privacy.pii_action is local_only, but no model is "
+                f"local (models: {names}); mark a model you run yourself with local: true under models:, "
+                "or set policy.privacy.pii_action: allow"
+            )
+        trace.append(
+            TraceStep(
+                rule="privacy.local_only",
+                detail=f"personal data: {chosen.name} is not local; {local.name} (tier {local.tier}) answers instead",
+            )
+        )
+        return local
+
+    # -- reasoning -------------------------------------------------------------------------
+
+    def _reasoning(
+        self, signals: ClassifierSignals, complexity: float, category: CategoryConfig | None, trace: list[TraceStep]
+    ) -> tuple[bool, Effort | None]:
+        r = self.config.reasoning
         entropy = signals.entropy
         if entropy > r.max_entropy:
             reasoning = r.when_uncertain
@@ -94,6 +299,14 @@ class DefaultPolicy:
                     rule="reasoning.uncertain",
                     detail=f"category distribution is flat (entropy {entropy:.2f} > {r.max_entropy}); "
                     f"safe choice: reasoning {'on' if reasoning else 'off'}",
+                )
+            )
+        elif category is not None and category.use_reasoning is not None:
+            reasoning = category.use_reasoning
+            trace.append(
+                TraceStep(
+                    rule="reasoning.category_config",
+                    detail=f"{category.name} is configured with reasoning {'on' if reasoning else 'off'}",
                 )
             )
         elif complexity >= r.always_above:
@@ -117,15 +330,26 @@ class DefaultPolicy:
                     detail=f"{signals.category} at complexity {complexity:.2f} answers directly",
                 )
             )
-        effort: Effort | None = None
-        if reasoning:
-            effort = "high" if complexity >= r.effort_high else "medium" if complexity >= r.effort_medium else "low"
-        return PolicyOutcome(
-            tier=chosen.name,
-            model=chosen.model,
-            reasoning=reasoning,
-            reasoning_effort=effort,
-            success=success,
-            complexity=complexity,
-            trace=trace,
-        )
+        if not reasoning:
+            return False, None
+        if category is not None and category.reasoning_effort is not None:
+            trace.append(
+                TraceStep(
+                    rule="reasoning.effort",
+                    detail=f"{category.name} is configured with effort {category.reasoning_effort}",
+                )
+            )
+            return True, category.reasoning_effort
+        effort: Effort = "high" if complexity >= r.effort_high else "medium" if complexity >= r.effort_medium else "low"
+        return True, effort
+
+    def _budget_detail(self, chosen: Candidate, category: CategoryConfig | None, budget: int | None) -> str:
+        if budget is None:
+            return f"no reasoning budget for tier {chosen.tier}; the model family's default for the effort"
+        tier = self._tier_by_name.get(chosen.tier)
+        parts = []
+        if tier is not None and tier.reasoning_budget_tokens:
+            parts.append(f"tier {tier.name} {tier.reasoning_budget_tokens}")
+        if category is not None and category.reasoning_budget_tokens:
+            parts.append(f"category {category.name} {category.reasoning_budget_tokens}")
+        return f"at most {budget} reasoning tokens ({', '.join(parts)})"

@@ -42,6 +42,9 @@ class ClassifierSignals:
     """probability that each reference model answers correctly"""
     embedding: np.ndarray | None
     truncated: bool
+    pii_detected: bool | None = None
+    """whether the text carries personal data; None = not checked (no PII signal yet: the guards
+    issue will set it; until then callers pass ``pii=`` to the router)"""
 
     @property
     def category(self) -> str:
