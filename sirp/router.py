@@ -8,11 +8,14 @@ pass (:mod:`sirp.signals.classifier` over a :mod:`sirp.backends` backend) → po
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from sirp.backends.base import Backend
 from sirp.backends.model_folder import ModelFolder
@@ -20,7 +23,7 @@ from sirp.backends.tokenization import Tokenizer
 from sirp.config.loader import config_from_dict, config_from_yaml
 from sirp.config.schema import RouterConfig
 from sirp.decision import RoutingDecision, TraceStep
-from sirp.errors import PromptTypeError
+from sirp.errors import InputError, PromptTypeError
 from sirp.policy.default import DefaultPolicy
 from sirp.prompts import Prompt, RoutingText, to_routing_text
 from sirp.signals.classifier import ClassifierSignals, SignalExtractor
@@ -43,6 +46,14 @@ def _as_config(config: RouterConfig | dict[str, Any] | str | Path | None) -> Rou
     if isinstance(config, (str, Path)):
         return config_from_yaml(config)
     return config_from_dict(config)
+
+
+def _pop_pii(params: dict[str, Any]) -> bool | None:
+    """Take sirp's ``pii`` flag out of the OpenAI parameters (it is for the router, not the model)."""
+    pii = params.pop("pii", None)
+    if pii is not None and not isinstance(pii, bool):
+        raise InputError(f"pii must be True, False or None, got {pii!r}")
+    return pii
 
 
 class SemanticRouter:
@@ -80,7 +91,15 @@ class SemanticRouter:
             )
         self.backend = backend
         self.extractor = SignalExtractor(self.folder, backend, self.tokenizer)
-        self.policy = DefaultPolicy(self.config.tiers, self.config.policy, self.folder.manifest.reference_models)
+        manifest = self.folder.manifest
+        self.policy = DefaultPolicy(
+            self.config.tiers,
+            self.config.policy,
+            manifest.reference_models,
+            categories=self.config.categories,
+            labels=manifest.categories,
+            models=self.config.models,
+        )
         self._dispatcher: Dispatcher | None = None
 
     @classmethod
@@ -90,20 +109,34 @@ class SemanticRouter:
 
     # -- routing ---------------------------------------------------------------------------
 
-    def route(self, prompt: Prompt) -> RoutingDecision:
-        """Route one prompt (a string or OpenAI-style messages)."""
-        return self.route_batch([prompt])[0]
+    def route(self, prompt: Prompt, *, pii: bool | None = None) -> RoutingDecision:
+        """Route one prompt (a string or OpenAI-style messages).
 
-    def route_batch(self, prompts: Sequence[Prompt]) -> list[RoutingDecision]:
+        ``pii=True`` says the prompt carries personal data: with ``policy.privacy.pii_action:
+        local_only`` only ``local`` models may answer it (until sirp's own PII guard lands, the
+        caller says so).
+        """
+        return self.route_batch([prompt], pii=pii)[0]
+
+    def route_batch(
+        self, prompts: Sequence[Prompt], *, pii: bool | Sequence[bool | None] | None = None
+    ) -> list[RoutingDecision]:
         """Route many prompts; they share classifier passes of ``classifier.batch_size``.
 
         Every prompt is checked before any model runs, so one bad prompt fails the call with
-        an error naming its index and nothing is half-done.
+        an error naming its index and nothing is half-done. ``pii`` is one flag for every
+        prompt, or one per prompt (see :meth:`route`).
         """
         if isinstance(prompts, (str, bytes)) or not isinstance(prompts, Sequence):
             raise PromptTypeError(
                 f"route_batch() takes a list of prompts, got {type(prompts).__name__}; use route() for one prompt"
             )
+        if pii is None or isinstance(pii, bool):
+            flags: list[bool | None] = [pii] * len(prompts)
+        else:
+            flags = list(pii)
+            if len(flags) != len(prompts):
+                raise InputError(f"pii has {len(flags)} flags for {len(prompts)} prompts; give one per prompt")
         start = time.perf_counter()
         conv = self.config.conversation
         inputs: list[RoutingText] = []
@@ -128,18 +161,31 @@ class SemanticRouter:
         for s in range(0, len(texts), bs):
             signals.extend(self.extractor.extract(texts[s : s + bs]))
         per_request_ms = (time.perf_counter() - start) * 1000 / max(1, len(prompts))
-        return [self._decide(signals, alone, ctx, per_request_ms) for alone, ctx in slots]
+        return [
+            self._decide(signals, alone, ctx, per_request_ms, flag)
+            for (alone, ctx), flag in zip(slots, flags, strict=True)
+        ]
 
-    async def aroute(self, prompt: Prompt) -> RoutingDecision:
+    async def aroute(self, prompt: Prompt, *, pii: bool | None = None) -> RoutingDecision:
         """Async :meth:`route`: the classifier runs in a worker thread, never on the event loop."""
-        return await asyncio.to_thread(self.route, prompt)
+        return await asyncio.to_thread(self.route, prompt, pii=pii)
 
-    async def aroute_batch(self, prompts: Sequence[Prompt]) -> list[RoutingDecision]:
+    async def aroute_batch(
+        self, prompts: Sequence[Prompt], *, pii: bool | Sequence[bool | None] | None = None
+    ) -> list[RoutingDecision]:
         """Async :meth:`route_batch` (classifier in a worker thread)."""
-        return await asyncio.to_thread(self.route_batch, prompts)
+        return await asyncio.to_thread(self.route_batch, prompts, pii=pii)
+
+    def embed(self, texts: Sequence[str]) -> list[np.ndarray | None]:
+        """The classifier's embedding of each text (``None`` where the model has no embedding output)."""
+        out: list[np.ndarray | None] = []
+        bs = self.config.classifier.batch_size
+        for s in range(0, len(texts), bs):
+            out.extend(sig.embedding for sig in self.extractor.extract(texts[s : s + bs]))
+        return out
 
     def _decide(
-        self, signals: list[ClassifierSignals], alone: int, ctx: int | None, latency_ms: float
+        self, signals: list[ClassifierSignals], alone: int, ctx: int | None, latency_ms: float, pii: bool | None
     ) -> RoutingDecision:
         sig = signals[alone]
         trace: list[TraceStep] = []
@@ -159,7 +205,7 @@ class SemanticRouter:
                 trace.append(
                     TraceStep(rule="context.last_turn", detail=f"last turn alone decides ({sig.confidence:.2f})")
                 )
-        outcome = self.policy.decide(sig)
+        outcome = self.policy.decide(sig, pii=pii)
         return RoutingDecision(
             category=sig.category,
             confidence=sig.confidence,
@@ -170,6 +216,9 @@ class SemanticRouter:
             reasoning=outcome.reasoning,
             reasoning_effort=outcome.reasoning_effort,
             model=outcome.model,
+            reasoning_budget_tokens=outcome.reasoning_budget_tokens,
+            local_only=outcome.local_only,
+            category_config=outcome.category_config,
             truncated=signals[alone].truncated,
             latency_ms=latency_ms,
             trace=trace + outcome.trace,
@@ -183,7 +232,7 @@ class SemanticRouter:
         if self._dispatcher is None:
             from sirp.providers.client import Dispatcher
 
-            self._dispatcher = Dispatcher(self.config)
+            self._dispatcher = Dispatcher(self.config, embed=self.embed)
         return self._dispatcher
 
     def complete(self, messages: Prompt, **params: Any) -> RoutedCompletion:
@@ -198,7 +247,13 @@ class SemanticRouter:
         - ``reasoning``: ``True`` / ``False`` forces reasoning on or off (traced as
           ``reasoning.forced``); the answering model's family decides how that is written;
         - ``time_budget_s``: time for the whole request, retries included
-          (default ``dispatch.time_budget_s``); ``timeout``: time limit of each attempt.
+          (default ``dispatch.time_budget_s``); ``timeout``: time limit of each attempt;
+        - ``pii``: ``True`` when the messages carry personal data (see :meth:`route`); with
+          ``policy.privacy.pii_action: local_only`` the chosen model and every fallback are local.
+
+        The configured category's ``system_prompt`` is put before the messages, and with
+        ``policy.tools.enabled`` a request carrying more than ``top_k`` tools keeps the ``top_k``
+        most similar to the prompt.
 
         Transient failures (connection, timeout, 408, 429, 5xx) are retried with backoff,
         honouring ``Retry-After``; then the ``fallback`` models are tried in order.
@@ -208,11 +263,13 @@ class SemanticRouter:
             ConfigError: the chosen model has no endpoint under ``models``.
             InputError: bad messages or parameters.
         """
-        return self.dispatcher.complete(messages, params, self.route)
+        pii = _pop_pii(params)
+        return self.dispatcher.complete(messages, params, functools.partial(self.route, pii=pii))
 
     async def acomplete(self, messages: Prompt, **params: Any) -> RoutedCompletion:
         """Async :meth:`complete` (the classifier runs in a worker thread)."""
-        return await self.dispatcher.acomplete(messages, params, self.aroute)
+        pii = _pop_pii(params)
+        return await self.dispatcher.acomplete(messages, params, functools.partial(self.aroute, pii=pii))
 
     def stream(self, messages: Prompt, **params: Any) -> RoutedStream:
         """Like :meth:`complete`, streamed: iterate the result for chunks, then read its ``.result``.
@@ -220,11 +277,13 @@ class SemanticRouter:
         Retries and fallbacks happen before the first chunk; usage is requested with
         ``stream_options.include_usage`` so cost is known at the end.
         """
-        return self.dispatcher.stream(messages, params, self.route)
+        pii = _pop_pii(params)
+        return self.dispatcher.stream(messages, params, functools.partial(self.route, pii=pii))
 
     async def astream(self, messages: Prompt, **params: Any) -> AsyncRoutedStream:
         """Async :meth:`stream`: ``async for chunk in await router.astream(...)``."""
-        return await self.dispatcher.astream(messages, params, self.aroute)
+        pii = _pop_pii(params)
+        return await self.dispatcher.astream(messages, params, functools.partial(self.aroute, pii=pii))
 
     # -- lifecycle -------------------------------------------------------------------------
 

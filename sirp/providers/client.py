@@ -21,7 +21,7 @@ import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
@@ -29,9 +29,20 @@ from pydantic import SecretStr
 from sirp._imports import require
 from sirp.config.schema import DispatchConfig, ModelConfig, RouterConfig
 from sirp.decision import RoutingDecision, TraceStep
-from sirp.errors import AllAttemptsFailedError, ConfigError, InputError, PromptTypeError, UpstreamError
-from sirp.providers.reasoning import apply_reasoning
+from sirp.errors import (
+    AllAttemptsFailedError,
+    ConfigError,
+    InputError,
+    NoEligibleModelError,
+    PromptTypeError,
+    UpstreamError,
+)
+from sirp.policy.default import reasoning_budget
+from sirp.prompts import to_routing_text
+from sirp.providers.reasoning import apply_reasoning, prepend_system
 from sirp.providers.result import Attempt, RoutedCompletion
+from sirp.providers.streams import AsyncRoutedStream, RoutedStream, _Accumulator
+from sirp.providers.tools import Embed, ToolFilter
 from sirp.providers.upstream import to_upstream_error
 from sirp.providers.usage import Usage
 
@@ -178,241 +189,6 @@ class _Schedule:
         )
 
 
-def _has_token(chunk: ChatCompletionChunk) -> bool:
-    for choice in chunk.choices:
-        delta = choice.delta
-        extra = delta.model_extra or {}
-        if delta.content or delta.tool_calls or extra.get("reasoning_content") or extra.get("reasoning"):
-            return True
-    return False
-
-
-class _Accumulator:
-    """Builds a stream's final completion, usage and time to first token from its chunks."""
-
-    def __init__(
-        self, dispatcher: Dispatcher, decision: RoutingDecision, mc: ModelConfig, attempts: list[Attempt], start: float
-    ) -> None:
-        from openai.lib.streaming.chat import ChatCompletionStreamState
-
-        self.state: Any = ChatCompletionStreamState()
-        self.dispatcher = dispatcher
-        self.decision = decision
-        self.mc = mc
-        self.attempts = attempts
-        self.start = start
-        self.chunks = 0
-        self.finished = False
-        self.first_at: float | None = None
-        self.token_at: float | None = None
-        self.result: RoutedCompletion | None = None
-
-    def add(self, chunk: ChatCompletionChunk, at: float) -> None:
-        self.state.handle_chunk(chunk)
-        self.chunks += 1
-        self.finished = self.finished or any(c.finish_reason for c in chunk.choices)
-        if self.first_at is None:
-            self.first_at = at
-        if self.token_at is None and _has_token(chunk):
-            self.token_at = at
-
-    def finish(self) -> RoutedCompletion:
-        if self.result is None:
-            from openai.types.chat import ChatCompletion
-
-            snapshot = self.state.current_completion_snapshot
-            # A plain ChatCompletion: the snapshot class carries parsing fields that mean nothing here.
-            completion = ChatCompletion.model_construct(**snapshot.to_dict())
-            first = self.token_at if self.token_at is not None else self.first_at
-            ttft = (first - self.start) * 1000 if first is not None else None
-            self.result = self.dispatcher._result(completion, self.decision, self.mc, self.attempts, self.start, ttft)
-        return self.result
-
-    def ended(self) -> RoutedCompletion:
-        """The stream ended; a stream whose answer never finished is an error, not a short answer."""
-        if not self.finished:
-            raise self.broken(
-                UpstreamError(
-                    "it ended without a finish_reason, so the answer is incomplete",
-                    model=self.mc.name,
-                    kind="stream_broken",
-                    is_retryable=True,
-                )
-            )
-        return self.finish()
-
-    def broken(self, err: UpstreamError) -> UpstreamError:
-        self.attempts.append(
-            Attempt(
-                model=self.mc.name,
-                try_number=self.attempts[-1].try_number if self.attempts else 1,
-                latency_ms=_ms(self.start),
-                error=str(err),
-                kind="stream_broken",
-                status_code=err.status_code,
-                retryable=err.is_retryable,
-            )
-        )
-        return UpstreamError(
-            f"the stream from {self.mc.name!r} broke after {self.chunks} chunks: {err}. Part of the answer was "
-            "already delivered, so sirp does not retry or fall back; call again to start over",
-            model=self.mc.name,
-            kind="stream_broken",
-            status_code=err.status_code,
-            is_retryable=err.is_retryable,
-        )
-
-
-class RoutedStream:
-    """The chunks of a streamed completion from the chosen model, then the whole result.
-
-    Iterate it for ``openai`` ``ChatCompletionChunk`` objects; once exhausted, :attr:`result`
-    holds the assembled :class:`~sirp.providers.RoutedCompletion` (usage, cost, time to first
-    token). Retries and fallbacks happen before the first chunk; a stream that breaks after it
-    raises :class:`~sirp.errors.UpstreamError` (``kind="stream_broken"``).
-    """
-
-    def __init__(self, stream: Stream[ChatCompletionChunk], first: ChatCompletionChunk, acc: _Accumulator) -> None:
-        self._stream = stream
-        self._pending: ChatCompletionChunk | None = first
-        self._acc = acc
-        self._done = False
-
-    @property
-    def decision(self) -> RoutingDecision:
-        """The routing decision (known before the first chunk)."""
-        return self._acc.decision
-
-    @property
-    def model(self) -> str:
-        """The model that is answering."""
-        return self._acc.mc.name
-
-    @property
-    def attempts(self) -> list[Attempt]:
-        """Every call made so far."""
-        return self._acc.attempts
-
-    @property
-    def result(self) -> RoutedCompletion:
-        """The assembled completion; only once the stream has been read to its end."""
-        if not self._done:
-            raise InputError("the stream is not finished; iterate it to its end before reading .result")
-        return self._acc.finish()
-
-    def __iter__(self) -> RoutedStream:
-        return self
-
-    def __next__(self) -> ChatCompletionChunk:
-        if self._pending is not None:
-            chunk, self._pending = self._pending, None
-            return chunk
-        if self._done:
-            raise StopIteration
-        try:
-            chunk = next(self._stream)
-        except StopIteration:
-            self._acc.ended()
-            self._done = True
-            raise
-        except Exception as exc:
-            err = to_upstream_error(exc, self.model)
-            self.close()
-            if err is None:
-                raise
-            raise self._acc.broken(err) from exc
-        self._acc.add(chunk, time.perf_counter())
-        return chunk
-
-    def until_done(self) -> RoutedCompletion:
-        """Read the rest of the stream and return :attr:`result`."""
-        for _ in self:
-            pass
-        return self.result
-
-    def close(self) -> None:
-        """Stop reading and release the connection."""
-        self._stream.close()
-
-    def __enter__(self) -> RoutedStream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class AsyncRoutedStream:
-    """Async :class:`RoutedStream`: ``async for chunk in stream``, then :attr:`result`."""
-
-    def __init__(self, stream: AsyncStream[ChatCompletionChunk], first: ChatCompletionChunk, acc: _Accumulator) -> None:
-        self._stream = stream
-        self._pending: ChatCompletionChunk | None = first
-        self._acc = acc
-        self._done = False
-
-    @property
-    def decision(self) -> RoutingDecision:
-        """The routing decision (known before the first chunk)."""
-        return self._acc.decision
-
-    @property
-    def model(self) -> str:
-        """The model that is answering."""
-        return self._acc.mc.name
-
-    @property
-    def attempts(self) -> list[Attempt]:
-        """Every call made so far."""
-        return self._acc.attempts
-
-    @property
-    def result(self) -> RoutedCompletion:
-        """The assembled completion; only once the stream has been read to its end."""
-        if not self._done:
-            raise InputError("the stream is not finished; iterate it to its end before reading .result")
-        return self._acc.finish()
-
-    def __aiter__(self) -> AsyncRoutedStream:
-        return self
-
-    async def __anext__(self) -> ChatCompletionChunk:
-        if self._pending is not None:
-            chunk, self._pending = self._pending, None
-            return chunk
-        if self._done:
-            raise StopAsyncIteration
-        try:
-            chunk = await self._stream.__anext__()
-        except StopAsyncIteration:
-            self._acc.ended()
-            self._done = True
-            raise
-        except Exception as exc:
-            err = to_upstream_error(exc, self.model)
-            await self.aclose()
-            if err is None:
-                raise
-            raise self._acc.broken(err) from exc
-        self._acc.add(chunk, time.perf_counter())
-        return chunk
-
-    async def until_done(self) -> RoutedCompletion:
-        """Read the rest of the stream and return :attr:`result`."""
-        async for _ in self:
-            pass
-        return self.result
-
-    async def aclose(self) -> None:
-        """Stop reading and release the connection."""
-        await self._stream.close()
-
-    async def __aenter__(self) -> AsyncRoutedStream:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-
 def _check_completion(completion: Any, model: str) -> ChatCompletion:
     from openai.types.chat import ChatCompletion
 
@@ -434,13 +210,15 @@ class Dispatcher:
 
     Built by :class:`~sirp.SemanticRouter` from its config's ``models``, ``fallback`` and
     ``dispatch`` sections; one ``openai`` client per model (per event loop for async) is made
-    on first use and reused.
+    on first use and reused. ``embed`` (the router's classifier embeddings) serves tool
+    pre-filtering (``policy.tools``).
     """
 
-    def __init__(self, config: RouterConfig) -> None:
+    def __init__(self, config: RouterConfig, *, embed: Embed | None = None) -> None:
         self.config = config
         self.models = {m.name: m for m in config.models}
-        self.budgets = {t.name: t.reasoning_budget_tokens for t in config.tiers}
+        self.tiers = {t.name: t for t in config.tiers}
+        self.tools = ToolFilter(config.policy.tools, embed)
         self._lock = threading.Lock()
         self._clients: dict[str, OpenAI] = {}
         self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncOpenAI]] = (
@@ -519,13 +297,35 @@ class Dispatcher:
                     f"(tier {decision.tier}); no fallback for a pinned model",
                 )
             )
-            update.update(model=mc.name, tier=mc.tier)
+            if decision.local_only and not mc.local:
+                raise NoEligibleModelError(
+                    f"model={req.pin!r} pins {mc.name}, which is not local, but the request carries personal data "
+                    "and policy.privacy.pii_action is local_only; pin a model with local: true, or let sirp route"
+                )
+            update.update(model=mc.name, tier=mc.tier, reasoning_budget_tokens=self.budget(mc, decision))
             chain = [mc]
         else:
             mc = self._endpoint(decision.model, f"tier {decision.tier} routes to")
             chain = [mc] + [self.models[f] for f in self.config.fallback if f != mc.name]
+            if decision.local_only:
+                dropped = [m.name for m in chain if not m.local]
+                chain = [m for m in chain if m.local]
+                if dropped:
+                    trace.append(
+                        TraceStep(
+                            rule="privacy.local_only",
+                            detail=f"personal data: fallbacks limited to local models ({', '.join(dropped)} skipped)",
+                        )
+                    )
+                if not chain:  # the policy only chooses local models; a hand-made decision may not
+                    raise NoEligibleModelError(
+                        f"the decision is local_only but {mc.name} is not local and no fallback is; "
+                        "mark a model you run yourself with local: true"
+                    )
         if req.reasoning is not None:
-            effort = (decision.reasoning_effort or "medium") if req.reasoning else None
+            category = self.config.category(decision.category_config)
+            default_effort = category.reasoning_effort if category is not None else None
+            effort = (decision.reasoning_effort or default_effort or "medium") if req.reasoning else None
             trace.append(
                 TraceStep(
                     rule="reasoning.forced",
@@ -536,6 +336,31 @@ class Dispatcher:
             update.update(reasoning=req.reasoning, reasoning_effort=effort)
         update["trace"] = trace
         return decision.model_copy(update=update), chain
+
+    def budget(self, mc: ModelConfig, decision: RoutingDecision) -> int | None:
+        """Most reasoning tokens for ``mc`` on this request: its tier's and the decision's category's, the smaller."""
+        return reasoning_budget(self.tiers.get(mc.tier), self.config.category(decision.category_config))
+
+    def prepare(self, decision: RoutingDecision, req: _Request) -> tuple[RoutingDecision, _Request]:
+        """Apply what holds for every model the request may reach: the category's system prompt, tool filtering.
+
+        Runs the classifier once when tools are filtered (async callers: in a worker thread).
+        """
+        trace = list(decision.trace)
+        messages, body = req.messages, req.body
+        category = self.config.category(decision.category_config)
+        if category is not None and category.system_prompt:
+            messages = prepend_system(messages, category.system_prompt)
+            trace.append(TraceStep(rule="category.system_prompt", detail=f"{category.name}'s system prompt added"))
+        tools = body.get("tools")
+        if isinstance(tools, list) and self.tools.applies(tools):
+            prompt = to_routing_text(req.messages, window=0).text
+            kept, step = self.tools.filter(prompt, tools, body.get("tool_choice"))
+            body = {**body, "tools": kept}
+            trace.append(step)
+        if len(trace) == len(decision.trace):
+            return decision, req
+        return decision.model_copy(update={"trace": trace}), replace(req, messages=messages, body=body)
 
     # -- one call ------------------------------------------------------------------------------
 
@@ -556,7 +381,7 @@ class Dispatcher:
         """The JSON body sent to ``mc``: the caller's parameters with the family's reasoning syntax."""
         body = {"model": mc.name, "messages": req.messages, **req.body}
         body = apply_reasoning(
-            body, mc.family, decision.reasoning, decision.reasoning_effort, self.budgets.get(mc.tier)
+            body, mc.family, decision.reasoning, decision.reasoning_effort, self.budget(mc, decision)
         )
         if stream:
             # Usage arrives in a last chunk only when asked for; cost needs it.
@@ -648,6 +473,7 @@ class Dispatcher:
         start = time.perf_counter()
         req = self.request(messages, params, stream=False)
         decision, chain = self.plan(route(req.messages), req)
+        decision, req = self.prepare(decision, req)
         sched = _Schedule(chain, self.config.dispatch, req.time_budget_s)
         while (step := sched.next(req.timeout_s)) is not None:
             mc, _, timeout = step
@@ -672,6 +498,7 @@ class Dispatcher:
         start = time.perf_counter()
         req = self.request(messages, params, stream=True)
         decision, chain = self.plan(route(req.messages), req)
+        decision, req = self.prepare(decision, req)
         sched = _Schedule(chain, self.config.dispatch, req.time_budget_s)
         while (step := sched.next(req.timeout_s)) is not None:
             mc, _, timeout = step
@@ -703,6 +530,11 @@ class Dispatcher:
 
     # -- async ---------------------------------------------------------------------------------
 
+    async def _aprepare(self, decision: RoutingDecision, req: _Request) -> tuple[RoutingDecision, _Request]:
+        if self.tools.applies(req.body.get("tools")):  # the classifier runs: keep it off the event loop
+            return await asyncio.to_thread(self.prepare, decision, req)
+        return self.prepare(decision, req)
+
     async def acomplete(
         self, messages: Any, params: Mapping[str, Any], aroute: Callable[[Any], Awaitable[RoutingDecision]]
     ) -> RoutedCompletion:
@@ -710,6 +542,7 @@ class Dispatcher:
         start = time.perf_counter()
         req = self.request(messages, params, stream=False)
         decision, chain = self.plan(await aroute(req.messages), req)
+        decision, req = await self._aprepare(decision, req)
         sched = _Schedule(chain, self.config.dispatch, req.time_budget_s)
         while (step := sched.next(req.timeout_s)) is not None:
             mc, _, timeout = step
@@ -736,6 +569,7 @@ class Dispatcher:
         start = time.perf_counter()
         req = self.request(messages, params, stream=True)
         decision, chain = self.plan(await aroute(req.messages), req)
+        decision, req = await self._aprepare(decision, req)
         sched = _Schedule(chain, self.config.dispatch, req.time_budget_s)
         while (step := sched.next(req.timeout_s)) is not None:
             mc, _, timeout = step

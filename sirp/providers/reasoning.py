@@ -33,7 +33,15 @@ from typing import Any, Literal, get_args
 from sirp.config.schema import ReasoningFamily
 from sirp.errors import ConfigError, InputError
 
-__all__ = ["COT_INSTRUCTION", "DEFAULT_BUDGET_TOKENS", "FAMILIES", "Effort", "apply_reasoning", "asks_for_reasoning"]
+__all__ = [
+    "COT_INSTRUCTION",
+    "DEFAULT_BUDGET_TOKENS",
+    "FAMILIES",
+    "Effort",
+    "apply_reasoning",
+    "asks_for_reasoning",
+    "prepend_system",
+]
 
 Effort = Literal["low", "medium", "high"]
 
@@ -70,7 +78,8 @@ def _merged(payload: dict[str, Any], key: str, update: Mapping[str, Any]) -> dic
     return base
 
 
-def _with_cot(messages: Any, instruction: str) -> list[Any]:
+def prepend_system(messages: Any, instruction: str) -> list[Any]:
+    """``messages`` with ``instruction`` first in the system message (a new one when there is none)."""
     msgs = list(messages) if isinstance(messages, (list, tuple)) else []
     first = msgs[0] if msgs else None
     if isinstance(first, Mapping) and first.get("role") in ("system", "developer"):
@@ -146,7 +155,7 @@ def apply_reasoning(
         instruction = COT_INSTRUCTION
         if budget_tokens is not None:
             instruction += f" Keep the reasoning under about {budget_tokens} tokens."
-        out["messages"] = _with_cot(out.get("messages", []), instruction)
+        out["messages"] = prepend_system(out.get("messages", []), instruction)
     return out
 
 

@@ -441,3 +441,49 @@ def test_example_configs_dispatch(tmp_path: Path, fake_openai: FakeOpenAI, examp
                 {"model": out.model, "messages": question}, family, on, out.decision.reasoning_effort, budget
             )
             assert fake_openai.requests_for(out.model)[-1].body == expected
+
+
+# -- the policy's per-request rules, end to end ---------------------------------------------------
+
+
+def test_category_system_prompt_and_budget_reach_the_server(folder: Path, fake_openai: FakeOpenAI) -> None:
+    cfg = config(folder, fake_openai)
+    cfg["models"][0]["family"] = "anthropic"
+    cfg["categories"] = [
+        {"name": c, "system_prompt": f"You answer {c} questions.", "reasoning_budget_tokens": 1500}
+        for c in ("biology", "history", "law", "math")
+    ]
+    with router(folder, cfg) as rt:
+        out = rt.complete(MSGS, reasoning=True)
+    body = fake_openai.requests_for("small")[0].body
+    cat = out.decision.category
+    assert body["messages"] == [{"role": "system", "content": f"You answer {cat} questions."}, *MSGS]
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": 1500}  # below the tier's 2048
+    assert out.decision.category_config == cat
+    assert "category.system_prompt" in [t.rule for t in out.decision.trace]
+
+
+def test_pii_request_never_leaves_local_models(folder: Path, fake_openai: FakeOpenAI) -> None:
+    cfg = config(folder, fake_openai, policy={"gain_threshold": 1.0, "privacy": {"pii_action": "local_only"}})
+    cfg["models"][0]["local"] = True
+    fake_openai.behave("small", fail_status=503)
+    with router(folder, cfg) as rt:
+        with pytest.raises(AllAttemptsFailedError) as err:
+            rt.complete("My passport number is X1234567, renew it", pii=True)
+        assert {a.model for a in err.value.attempts} == {"small"}
+        assert fake_openai.requests_for("large") == [] and fake_openai.requests_for("backup") == []
+        out = rt.complete("My passport number is X1234567, renew it")  # no PII flag: falls back as usual
+    assert out.model == "large"
+
+
+def test_many_tools_are_cut_to_top_k_on_the_wire(folder: Path, fake_openai: FakeOpenAI) -> None:
+    cfg = config(folder, fake_openai, policy={"gain_threshold": 1.0, "tools": {"enabled": True, "top_k": 2}})
+    tools = [
+        {"type": "function", "function": {"name": f"tool_{i}", "description": d, "parameters": {"type": "object"}}}
+        for i, d in enumerate(["integral of x", "court appeal", "war treaty", "cell gene", "prime sum", "king"])
+    ]
+    with router(folder, cfg) as rt:
+        out = rt.complete(MSGS, tools=tools)
+    sent = fake_openai.requests_for("small")[0].body["tools"]
+    assert len(sent) == 2 and all(t in tools for t in sent)
+    assert out.decision.trace[-1].rule == "tools.filter"
