@@ -1,4 +1,7 @@
-"""``sirp eval``: accuracy, AUC and PGR curves of a model folder on held-out benchmarks."""
+"""``sirp eval``: accuracy, AUC and PGR curves of a model folder on held-out benchmarks.
+
+``sirp eval routing`` (:mod:`sirp.cli.eval_routing`) scores a config's routing policy instead.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +30,11 @@ def add_parser(sub: Any, add_router_options: Callable[[argparse.ArgumentParser],
     p.add_argument("--limit", type=int, help="score only the first N rows of each set (quick checks)")
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
     p.set_defaults(func=run)
+    # `sirp eval` alone keeps scoring the model folder; a suite name picks another evaluation.
+    suites = p.add_subparsers(dest="eval_suite", metavar="SUITE", required=False)
+    from sirp.cli import eval_routing
+
+    eval_routing.add_parser(suites, add_router_options)
 
 
 def run(args: argparse.Namespace) -> int:

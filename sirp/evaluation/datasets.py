@@ -52,6 +52,8 @@ class Example:
     category: str | None
     outcomes: dict[str, bool] = field(default_factory=dict)
     split: str | None = None
+    words: dict[str, int] = field(default_factory=dict)
+    """whitespace words of each reference model's recorded answer, where known"""
 
 
 def find_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -84,11 +86,13 @@ def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def mmlu_pro(data_dir: Path, split: Split | None = None) -> list[Example]:
-    """MMLU-Pro questions of one split, with the recorded correctness of the 17 models."""
+    """MMLU-Pro questions of one split, with the recorded correctness (and answer length) of the 17 models."""
     outcomes: dict[int, dict[str, bool]] = {}
+    words: dict[int, dict[str, int]] = {}
     for row in _jsonl(data_dir / "mmlu-pro" / "outcomes.jsonl"):
         qid = row.pop("question_id")
         outcomes[qid] = {m: bool(v["correct"]) for m, v in row.items()}
+        words[qid] = {m: int(v["words"]) for m, v in row.items() if v.get("words") is not None}
     out = []
     for row in _jsonl(data_dir / "mmlu-pro" / "questions.jsonl"):
         if split is not None and row["split"] != split:
@@ -101,6 +105,7 @@ def mmlu_pro(data_dir: Path, split: Split | None = None) -> list[Example]:
                 category=row["category"],
                 outcomes=outcomes.get(qid, {}),
                 split=row["split"],
+                words=words.get(qid, {}),
             )
         )
     return out
