@@ -54,3 +54,50 @@ def test_example_shapes() -> None:
     assert [t.name for t in four.tiers] == ["slm", "srm", "llm", "lrm"]
     assert len({m.family for m in four.models}) == len(four.models)  # one family each
     assert [t.name for t in hybrid.tiers] == ["slm"] and [m.family for m in hybrid.models] == ["qwen3"]
+
+
+#: Labels of the bundled classifier's category head (the 14 MMLU-Pro categories).
+BUNDLED_CATEGORIES = [
+    "biology", "business", "chemistry", "computer science", "economics", "engineering", "health",
+    "history", "law", "math", "other", "philosophy", "physics", "psychology",
+]  # fmt: skip
+
+
+def categories() -> list[str]:
+    if MANIFEST.is_file():
+        return list(json.loads(MANIFEST.read_text())["categories"])
+    return BUNDLED_CATEGORIES
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_categories_are_labels_of_the_bundled_model(path: Path) -> None:
+    labels = categories()
+    for c in RouterConfig.from_yaml(path).categories:
+        assert c.name in labels, f"{path.name}: {c.name} is not a label of the bundled classifier"
+
+
+def test_policy_rules_example_routes(tmp_path: Path) -> None:
+    """The every-rule example builds a router (on MockBackend, with the bundled labels) and its rules fire."""
+    from sirp import SemanticRouter
+    from sirp.backends.mock import MockBackend
+    from sirp.backends.model_folder import MANIFEST_NAME, ModelFolder, ModelManifest
+    from tests.synthetic import make_rows, make_tokenizer
+
+    make_tokenizer(make_rows(200), tmp_path)
+    (tmp_path / "model.int8.onnx").write_bytes(b"not used by MockBackend")
+    manifest = ModelManifest(
+        categories=categories(),
+        reference_models=sorted(reference_models()),
+        embedding_dim=8,
+        max_length=32,
+        files={"int8": "model.int8.onnx"},
+    )
+    (tmp_path / MANIFEST_NAME).write_text(manifest.model_dump_json())
+    config = RouterConfig.from_yaml(ROOT / "examples" / "policy-rules.yaml")
+    config = config.model_copy(update={"classifier": config.classifier.model_copy(update={"model": tmp_path})})
+    with SemanticRouter(config, backend=MockBackend(ModelFolder.load(tmp_path).manifest)) as router:
+        texts = ["cell", "court appeal", "war treaty king", "integral of the matrix", "prime sum", "dna", "tort"]
+        for d in router.route_batch(texts):
+            assert d.trace[0].rule == "tier.complexity"
+        for d in router.route_batch(texts, pii=True):
+            assert d.local_only and d.model in {"qwen3-8b", "qwen3-32b"}
