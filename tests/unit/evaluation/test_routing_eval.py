@@ -217,3 +217,36 @@ def test_on_the_recorded_mmlu_pro_outcomes(shared_data: Path, mock_folder: Path,
     assert rows["always llm (large)"]["accuracy"] > rows["always slm (small)"]["accuracy"]
     assert rows["oracle (cheapest correct)"]["accuracy"] >= rows["always llm (large)"]["accuracy"]
     assert 20 < rows["always slm (small)"]["mean_words"] < 1000
+
+
+def write_mmlu_pro(folder: Path, examples: list[Example]) -> Path:
+    """A data folder laid out like ../shared/data/mmlu-pro, holding ``examples`` as its test split."""
+    import json
+
+    d = folder / "mmlu-pro"
+    d.mkdir(parents=True)
+    with (d / "questions.jsonl").open("w") as q, (d / "outcomes.jsonl").open("w") as o:
+        for i, e in enumerate(examples):
+            q.write(json.dumps({"question_id": i, "question": e.text, "category": "math", "split": "test"}) + "\n")
+            row = {m: {"correct": ok, "words": e.words[m]} for m, ok in e.outcomes.items()}
+            o.write(json.dumps({"question_id": i, **row}) + "\n")
+    return folder
+
+
+def test_cli_prints_the_table_and_writes_the_files(
+    mock_folder: Path, mock_config: dict, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    pytest.importorskip("matplotlib")
+    from sirp.cli import route
+    from sirp.cli.main import main
+
+    data = write_mmlu_pro(tmp_path / "data", synthetic(25))
+    monkeypatch.setattr(route, "load_router", lambda args: build(mock_folder, priced(mock_config)))
+    out = tmp_path / "out"
+    assert main(["eval", "routing", "--data-dir", str(data), "--limit", "20", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Routing on MMLU-Pro test (n=20)" in printed and "| sirp router |" in printed
+    assert {p.name for p in out.iterdir()} == {"report.json", "routing.md", "frontier.png"}
+    assert (out / "routing.md").read_text().startswith("Routing on MMLU-Pro test")
+    assert main(["eval", "routing", "--data-dir", str(data), "--limit", "0"]) == 2
+    assert "--limit must be at least 1" in capsys.readouterr().err
