@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUN=${RUN:-runs/default-model}
 DATA_DIR=${DATA_DIR:-../shared/data}
-EPOCHS=${EPOCHS:-3}
+EPOCHS=${EPOCHS:-2.5}
 THREADS=${THREADS:-2}
 
 python scripts/default_model/build_data.py --data-dir "$DATA_DIR" --out "$RUN/data"
