@@ -183,12 +183,22 @@ def _signals_of(d: RoutingDecision, config: RouterConfig) -> ClassifierSignals:
     )
 
 
-def sweep_values(config: RouterConfig) -> tuple[str, list[float]]:
-    """What the frontier sweep varies for this config's tier rule, and its values."""
+def sweep_values(config: RouterConfig, decisions: Sequence[RoutingDecision] = ()) -> tuple[str, list[float]]:
+    """What the frontier sweep varies for this config's tier rule, and its values.
+
+    Besides a fixed grid, the gain sweep takes every 5th percentile of the requests' best
+    predicted gain (``decisions``): the gains of a real classifier bunch in a narrow band, and
+    a fixed grid alone would leave the curve with few distinct points there.
+    """
     p = config.policy
     if p.tier_rule == "complexity":
         return "cut-point shift", sorted({*_SHIFT_GRID, 0.0})
-    return "gain_threshold", sorted({*_GAIN_GRID, p.gain_threshold})
+    values = {*_GAIN_GRID, p.gain_threshold}
+    names = [t.name for t in config.tiers]
+    if decisions and len(names) > 1:
+        gains = [max(d.success[t] for t in names[1:]) - d.success[names[0]] for d in decisions]
+        values |= {round(float(q), 4) for q in np.percentile(gains, np.arange(0, 101, 5))}
+    return "gain_threshold", sorted(values)
 
 
 def _policy_at(config: RouterConfig, value: float) -> DefaultPolicy:
@@ -247,7 +257,7 @@ def evaluate_routing(router: SemanticRouter, examples: Sequence[Example], *, spl
         tier_rows.append({**row, "tier": t})
     oracle = score_choices("oracle (cheapest correct)", _oracle_choice(outcomes), outcomes)
 
-    swept, values = sweep_values(config)
+    swept, values = sweep_values(config, decisions)
     signals = [_signals_of(d, config) for d in decisions]
     curve = []
     for v in values:
