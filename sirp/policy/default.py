@@ -204,9 +204,10 @@ class DefaultPolicy:
                 chosen = t
         if chosen is self.tiers[0]:
             shown = ", ".join(f"{t} {c}" for t, c in cuts.items()) or "none configured"
-            detail = f"complexity {complexity:.2f} is below every cut-point ({shown}); {chosen.name}"
+            # three decimals: at two, 0.549 would read as 0.55 next to a cut-point of 0.55
+            detail = f"complexity {complexity:.3f} is below every cut-point ({shown}); {chosen.name}"
         else:
-            detail = f"complexity {complexity:.2f} ≥ {chosen.name}'s cut-point {cuts[chosen.name]}; {chosen.name}"
+            detail = f"complexity {complexity:.3f} ≥ {chosen.name}'s cut-point {cuts[chosen.name]}; {chosen.name}"
         trace.append(TraceStep(rule="tier.complexity", detail=detail))
         return chosen
 

@@ -70,7 +70,7 @@ def test_complexity_cutpoints_pick_the_tier(small_success: float, tier: str) -> 
     )
     assert out.tier == tier and out.model == {"slm": "s", "srm": "m", "llm": "l"}[tier]
     assert out.trace[0].rule == "tier.complexity"
-    assert f"complexity {1 - small_success:.2f}" in out.trace[0].detail
+    assert f"complexity {1 - small_success:.3f}" in out.trace[0].detail
 
 
 def test_the_gain_rule_stays_the_default_even_with_cutpoints() -> None:
