@@ -9,9 +9,8 @@ Writes, under ``--out`` (default ``runs/default-model/data``):
   the last sentence of each multi-sentence labelled question as an extra category-only row, and
   short "What is <answer option>?" questions from train-split options; category weights are
   balanced (square root of inverse frequency).
-- ``train_stage2.jsonl``: the same plus four fifths of the hand-written everyday questions of
-  ``everyday_seed.jsonl`` (weight 6), for the second, shorter fine-tuning stage;
-  ``dev_stage2.jsonl``: MMLU-Pro dev plus the remaining fifth, to pick that stage's checkpoint.
+- ``train_stage2.jsonl``: the same plus the hand-written everyday questions of
+  ``everyday_seed.jsonl`` (weight 2), for the second, shorter fine-tuning stage.
 - ``dev.jsonl``: MMLU-Pro *dev* questions (checkpoint choice and thresholds).
 - ``distill.jsonl``: unlabelled everyday texts (XSTest, jailbreak/injection *train* prompts,
   MT-Bench turns, Presidio sentences) that teach the student only through the teacher.
@@ -24,7 +23,6 @@ No MMLU-Pro test question (nor any row linked to one) is written anywhere.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import random
 import re
@@ -191,23 +189,15 @@ def build(data_dir: Path, out: Path) -> dict[str, int]:
     # (scripts/default_model/everyday_seed.jsonl, written without looking at any evaluation set).
     seed_path = Path(__file__).with_name("everyday_seed.jsonl")
     seed = (
-        [TrainingRow(text=r["text"], category=r["category"], weight=6.0) for r in _jsonl(seed_path)]
+        [TrainingRow(text=r["text"], category=r["category"], weight=2.0) for r in _jsonl(seed_path)]
         if seed_path.is_file()
         else []
     )
     seed, dropped = decontaminate(seed, [e.text for e in ds.everyday_queries(data_dir)])
 
-    # A fifth of the seed (fixed by hash) is held out: with MMLU-Pro dev it picks the stage-2
-    # checkpoint, so everyday phrasing has a say in model choice without touching any eval set.
-    seed_dev = [r for r in seed if int(hashlib.sha256(r.text.encode()).hexdigest(), 16) % 5 == 0]
-    seed_train = [r for r in seed if r not in seed_dev]
-
     counts = {
         "train": write_rows(out / "train.jsonl", train),
-        "train_stage2": write_rows(out / "train_stage2.jsonl", train + seed_train),
-        "dev_stage2": write_rows(
-            out / "dev_stage2.jsonl", dev + [r.model_copy(update={"weight": 1.0}) for r in seed_dev]
-        ),
+        "train_stage2": write_rows(out / "train_stage2.jsonl", train + seed),
         "everyday_seed": len(seed),
         "everyday_seed_dropped_as_near_duplicates": dropped,
         "train_short": len(short),

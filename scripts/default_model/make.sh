@@ -38,7 +38,7 @@ sirp train \
 
 # Stage 2: fine-tune stage 1's best checkpoint with the hand-written everyday questions added.
 sirp train \
-  --train "$RUN/data/train_stage2.jsonl" --dev "$RUN/data/dev_stage2.jsonl" --distill "$RUN/data/distill.jsonl" \
+  --train "$RUN/data/train_stage2.jsonl" --dev "$RUN/data/dev.jsonl" --distill "$RUN/data/distill.jsonl" \
   --teacher "$TEACHER" --teacher-cache "$RUN/teacher" --init "$RUN/train/best" \
   --epochs "${EPOCHS2:-1}" --batch-size 32 --lr 2e-4 --max-length 128 --seed 1 --threads "$THREADS" \
   --eval-every 400 --checkpoint-every 200 --output "$RUN/train2"

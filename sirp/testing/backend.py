@@ -71,7 +71,9 @@ class BackendConformanceTests:
         for i, text in enumerate(TEXTS):
             alone = backend.run(tokenizer.encode([text]))
             np.testing.assert_allclose(alone[name][0], together[name][i], atol=self.padding_atol, rtol=0)
-            assert alone[name][0].argmax() == together[name][i].argmax(), f"category of {text!r} changed with padding"
+            top2 = np.sort(together[name][i])[-2:]
+            if top2[1] - top2[0] > 2 * self.padding_atol:  # a flip inside the tolerance band is allowed
+                assert alone[name][0].argmax() == together[name][i].argmax(), f"category of {text!r} changed"
 
     def test_batch_order_does_not_matter(self, backend: Backend, tokenizer: Tokenizer, manifest: ModelManifest) -> None:
         name = manifest.outputs["category"]

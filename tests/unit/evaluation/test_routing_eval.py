@@ -12,6 +12,7 @@ import pytest
 from sirp import InputError, SemanticRouter
 from sirp.backends.mock import MockBackend
 from sirp.backends.model_folder import ModelFolder
+from sirp.config import PolicyConfig
 from sirp.config.schema import RouterConfig
 from sirp.decision import RoutingDecision
 from sirp.evaluation.datasets import Example
@@ -137,10 +138,11 @@ def test_sweep_spans_always_small_to_always_large(mock_folder: Path, mock_config
     with build(mock_folder, priced(mock_config)) as router:
         report = evaluate_routing(router, synthetic(40))
     sweep = report["sweep"]
-    assert sweep["varies"] == "gain_threshold" and sweep["current"] == 0.12
+    default = PolicyConfig().gain_threshold
+    assert sweep["varies"] == "gain_threshold" and sweep["current"] == default
     curve = sweep["curve"]
     assert [p["value"] for p in curve] == sorted(p["value"] for p in curve)
-    assert 0.12 in [p["value"] for p in curve]
+    assert default in [p["value"] for p in curve]
     rows = {r["policy"]: r for r in report["rows"]}
     # the lowest threshold escalates everything, the highest nothing (MockBackend: large always gains a bit)
     assert curve[0]["share"]["llm"] == 1.0 and curve[0]["accuracy"] == rows["always llm (large)"]["accuracy"]
@@ -148,7 +150,7 @@ def test_sweep_spans_always_small_to_always_large(mock_folder: Path, mock_config
     shares = [p["share"]["llm"] for p in curve]
     assert shares == sorted(shares, reverse=True)
     # the configured point lies on the curve
-    at = next(p for p in curve if p["value"] == 0.12)
+    at = next(p for p in curve if p["value"] == default)
     assert at["accuracy"] == rows["sirp router"]["accuracy"]
 
 
