@@ -47,7 +47,10 @@ def test_export_verified_and_manifest_complete(tiny_model: Path) -> None:
 
 class TestOnnxInt8(BackendConformanceTests):
     precision = "int8"
-    padding_atol = 0.5  # hidden size 32: int8 noise is large at this size (the bundled model: see its test)
+    # Hidden size 32 leaves int8 with coarse per-tensor activation scales: values move by up to ~0.5
+    # with the batch's padding, and the tiny model's weights vary a little between machines. The
+    # real int8 bound is checked on the bundled model (test_single_and_batched_decisions_agree).
+    padding_atol = 1.0
 
     @pytest.fixture
     def manifest(self, tiny_model: Path) -> ModelManifest:
