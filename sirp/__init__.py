@@ -19,15 +19,18 @@ from typing import TYPE_CHECKING, Any
 
 from sirp._version import __version__
 from sirp.errors import (
+    AllAttemptsFailedError,
     BackendError,
     ConfigError,
     InputError,
     MissingDependencyError,
     ModelLoadError,
+    NoEligibleModelError,
     PromptTypeError,
     ProviderUnavailableError,
     SirpError,
     TrainingError,
+    UpstreamError,
 )
 
 if TYPE_CHECKING:
@@ -36,11 +39,13 @@ if TYPE_CHECKING:
     from sirp.router import SemanticRouter
 
 __all__ = [
+    "AllAttemptsFailedError",
     "BackendError",
     "ConfigError",
     "InputError",
     "MissingDependencyError",
     "ModelLoadError",
+    "NoEligibleModelError",
     "PromptTypeError",
     "ProviderUnavailableError",
     "RouterConfig",
@@ -48,6 +53,7 @@ __all__ = [
     "SemanticRouter",
     "SirpError",
     "TrainingError",
+    "UpstreamError",
     "__version__",
 ]
 

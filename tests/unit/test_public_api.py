@@ -9,11 +9,13 @@ import sirp
 def test_all_is_pinned() -> None:
     assert sorted(sirp.__all__) == sorted(
         [
+            "AllAttemptsFailedError",
             "BackendError",
             "ConfigError",
             "InputError",
             "MissingDependencyError",
             "ModelLoadError",
+            "NoEligibleModelError",
             "PromptTypeError",
             "ProviderUnavailableError",
             "RouterConfig",
@@ -21,6 +23,7 @@ def test_all_is_pinned() -> None:
             "SemanticRouter",
             "SirpError",
             "TrainingError",
+            "UpstreamError",
             "__version__",
         ]
     )
