@@ -13,6 +13,10 @@ naturally catch a builtin, the sirp error mixes it in, so ``except ValueError`` 
     ├── MissingDependencyError (ImportError)  an optional extra that is not installed
     ├── TrainingError                         training, export or verification failed
     ├── NoEligibleModelError                  no configured model may answer (e.g. PII, none local)
+    ├── AccessError                           the server refused the caller (status_code says which)
+    │   ├── AuthenticationError               401: missing or invalid credentials (JWT)
+    │   ├── PermissionDeniedError             403: the caller's groups may not reach that model/tier
+    │   └── RateLimitError                    429: over requests/tokens per minute; retry_after says when
     └── UpstreamError (RuntimeError)          a model endpoint failed: status, timeout, bad answer
         └── AllAttemptsFailedError            every retry and fallback failed; lists each attempt
 
@@ -24,15 +28,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "AccessError",
     "AllAttemptsFailedError",
+    "AuthenticationError",
     "BackendError",
     "ConfigError",
     "InputError",
     "MissingDependencyError",
     "ModelLoadError",
     "NoEligibleModelError",
+    "PermissionDeniedError",
     "PromptTypeError",
     "ProviderUnavailableError",
+    "RateLimitError",
     "SirpError",
     "TrainingError",
     "UpstreamError",
@@ -81,6 +89,40 @@ class NoEligibleModelError(SirpError):
     Raised, for instance, when a request carries personal data, ``policy.privacy.pii_action`` is
     ``local_only`` and no model is marked ``local: true``. The message names the rule and the fix.
     """
+
+
+class AccessError(SirpError):
+    """The server refused a caller before routing; ``status_code`` is the HTTP status to answer with."""
+
+    status_code: int = 403
+
+
+class AuthenticationError(AccessError):
+    """Missing, malformed, expired or wrongly signed credentials (HTTP 401)."""
+
+    status_code = 401
+
+
+class PermissionDeniedError(AccessError):
+    """The caller's groups may not use the requested model or tier (HTTP 403)."""
+
+    status_code = 403
+
+
+class RateLimitError(AccessError):
+    """The caller is over its requests- or tokens-per-minute limit (HTTP 429).
+
+    Attributes:
+        retry_after: seconds until the limit admits the request again.
+        headers: the ``x-ratelimit-*`` headers that describe the limit.
+    """
+
+    status_code = 429
+
+    def __init__(self, message: str, *, retry_after: float, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.headers = dict(headers or {})
 
 
 class UpstreamError(SirpError, RuntimeError):

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from sirp.config.access import AccessConfig
 from sirp.config.base import TIER_ORDER, FieldPathError
 from sirp.config.base import StrictModel as _Model
 from sirp.config.policy import (
@@ -18,9 +19,11 @@ from sirp.config.policy import (
     ReasoningConfig,
     ToolsConfig,
 )
+from sirp.config.server import ServerConfig
 from sirp.decision import Tier
 
 __all__ = [
+    "AccessConfig",
     "CategoryConfig",
     "ClassifierConfig",
     "ConversationConfig",
@@ -33,6 +36,7 @@ __all__ = [
     "ReasoningConfig",
     "ReasoningFamily",
     "RouterConfig",
+    "ServerConfig",
     "TierConfig",
     "ToolsConfig",
 ]
@@ -200,6 +204,7 @@ class RouterConfig(_Model):
         description="per-category rules: model scores, reasoning on/off, effort and budget, system prompt; "
         "names must be labels of the classifier (checked when the router is built)",
     )
+    server: ServerConfig = ServerConfig()
 
     @field_validator("tiers")
     @classmethod
