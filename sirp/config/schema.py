@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Literal
 
@@ -11,7 +10,6 @@ from pydantic import Field, field_validator, model_validator
 from sirp.config.access import AccessConfig
 from sirp.config.base import TIER_ORDER, FieldPathError
 from sirp.config.base import StrictModel as _Model
-from sirp.config.cache import CacheConfig
 from sirp.config.policy import (
     CategoryConfig,
     Effort,
@@ -20,21 +18,23 @@ from sirp.config.policy import (
     ReasoningConfig,
     ToolsConfig,
 )
+from sirp.config.providers import HealthConfig, ProviderEndpoint, check_env_name, check_http_url
 from sirp.config.server import ServerConfig
 from sirp.decision import Tier
 
 __all__ = [
     "AccessConfig",
-    "CacheConfig",
     "CategoryConfig",
     "ClassifierConfig",
     "ConversationConfig",
     "DispatchConfig",
     "Effort",
     "FieldPathError",
+    "HealthConfig",
     "ModelConfig",
     "PolicyConfig",
     "PrivacyConfig",
+    "ProviderEndpoint",
     "ReasoningConfig",
     "ReasoningFamily",
     "RouterConfig",
@@ -106,9 +106,6 @@ class TierConfig(_Model):
     )
 
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
 class ModelConfig(_Model):
     """One model endpoint sirp can call: where it is, how it is told to reason, what it costs."""
 
@@ -116,8 +113,15 @@ class ModelConfig(_Model):
         min_length=1, description="model name: what tiers and fallback refer to, and what is sent as 'model'"
     )
     tier: Tier = Field(description="the tier this model answers for: slm, srm, llm or lrm")
-    base_url: str = Field(
-        description="OpenAI-compatible base URL, e.g. http://localhost:8000/v1 (vLLM) or https://api.openai.com/v1"
+    base_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible base URL, e.g. http://localhost:8000/v1 (vLLM) or https://api.openai.com/v1; "
+        "give this or providers",
+    )
+    providers: list[ProviderEndpoint] = Field(
+        default_factory=list,
+        description="several endpoints serving this model, balanced by weight, with health tracking and failover "
+        "(instead of base_url)",
     )
     api_key_env: str | None = Field(
         default=None,
@@ -144,22 +148,51 @@ class ModelConfig(_Model):
 
     @field_validator("base_url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("base_url must start with http:// or https:// (e.g. http://localhost:8000/v1)")
-        return value.rstrip("/")
+    def _http_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_http_url(value)
 
     @field_validator("api_key_env")
     @classmethod
     def _env_name(cls, value: str | None) -> str | None:
-        if value is not None and not _ENV_NAME.match(value):
-            # FieldPathError is not echoed: a value that is not a variable name may be the key itself.
+        return check_env_name(value)
+
+    @model_validator(mode="after")
+    def _one_way_to_reach_it(self) -> ModelConfig:
+        if self.base_url is None and not self.providers:
             raise FieldPathError(
-                (),
-                "api_key_env must be the NAME of an environment variable (e.g. OPENAI_API_KEY), not the key; "
-                "export the key in that variable",
+                ("base_url",), "is required: give the model's base_url, or a providers: list of endpoints serving it"
             )
-        return value
+        if self.base_url is not None and self.providers:
+            raise FieldPathError(
+                ("providers",),
+                "give base_url or providers, not both (list the base_url as one of the providers instead)",
+            )
+        seen: set[str] = set()
+        for i, p in enumerate(self.providers):
+            if p.label in seen:
+                raise FieldPathError(
+                    ("providers", i, "name"),
+                    f"{p.label!r} names two providers of {self.name!r}; give each a distinct name:",
+                )
+            seen.add(p.label)
+        return self
+
+    def endpoints(self) -> list[ProviderEndpoint]:
+        """The providers that serve this model, each complete: name, key variable and timeout filled in.
+
+        A model configured with ``base_url`` alone has one provider, named after the URL's host.
+        """
+        given = self.providers or [ProviderEndpoint(base_url=self.base_url or "")]
+        return [
+            p.model_copy(
+                update={
+                    "name": p.label,
+                    "api_key_env": p.api_key_env or self.api_key_env,
+                    "timeout_s": p.timeout_s or self.timeout_s,
+                }
+            )
+            for p in given
+        ]
 
     @property
     def cost_per_token(self) -> tuple[float, float]:
@@ -176,6 +209,10 @@ class DispatchConfig(_Model):
     backoff_initial_s: float = Field(default=0.5, ge=0, description="wait before the first retry of a model")
     backoff_multiplier: float = Field(default=2.0, ge=1, description="each further retry waits this much longer")
     backoff_max_s: float = Field(default=8.0, ge=0, description="longest wait between retries (unless Retry-After)")
+    health: HealthConfig = Field(
+        default_factory=HealthConfig,
+        description="when a provider of a model is ejected after failures, and when it is probed again",
+    )
 
 
 def _default_tiers() -> list[TierConfig]:
@@ -207,7 +244,6 @@ class RouterConfig(_Model):
         "names must be labels of the classifier (checked when the router is built)",
     )
     server: ServerConfig = ServerConfig()
-    cache: CacheConfig = CacheConfig()
 
     @field_validator("tiers")
     @classmethod

@@ -414,7 +414,7 @@ class Dispatcher:
         openai = require("openai", extra="client", purpose="Calling the chosen model")
         cls = openai.AsyncOpenAI if asynchronous else openai.OpenAI
         # The key goes in each request's headers (read at call time); retries are sirp's.
-        return cls(base_url=mc.base_url, api_key=_NO_KEY, timeout=mc.timeout_s, max_retries=0)
+        return cls(base_url=mc.endpoints()[0].base_url, api_key=_NO_KEY, timeout=mc.timeout_s, max_retries=0)
 
     def _client(self, mc: ModelConfig) -> OpenAI:
         with self._lock:
