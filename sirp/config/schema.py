@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from sirp.config.access import AccessConfig
 from sirp.config.base import TIER_ORDER, FieldPathError
 from sirp.config.base import StrictModel as _Model
+from sirp.config.cache import CacheConfig
 from sirp.config.policy import (
     CategoryConfig,
     Effort,
@@ -24,6 +25,7 @@ from sirp.decision import Tier
 
 __all__ = [
     "AccessConfig",
+    "CacheConfig",
     "CategoryConfig",
     "ClassifierConfig",
     "ConversationConfig",
@@ -244,6 +246,7 @@ class RouterConfig(_Model):
         "names must be labels of the classifier (checked when the router is built)",
     )
     server: ServerConfig = ServerConfig()
+    cache: CacheConfig = CacheConfig()
 
     @field_validator("tiers")
     @classmethod
