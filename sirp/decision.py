@@ -50,6 +50,12 @@ class RoutingDecision(BaseModel):
         description="the request carries personal data and policy.privacy says local_only: only models with "
         "local: true may answer it, fallbacks included",
     )
+    allowed_models: list[str] | None = Field(
+        default=None,
+        description="the configured models this request was restricted to (access rights, required "
+        "capabilities, a caller's allowed_models=), cheapest tier first; fallbacks stay among them too. "
+        "None = no restriction",
+    )
     category_config: str | None = Field(
         default=None,
         description="the categories: entry whose rules applied (model scores, reasoning, system prompt); "

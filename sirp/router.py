@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -54,6 +54,27 @@ def _pop_pii(params: dict[str, Any]) -> bool | None:
     if pii is not None and not isinstance(pii, bool):
         raise InputError(f"pii must be True, False or None, got {pii!r}")
     return pii
+
+
+def _allowed(value: Any) -> frozenset[str] | None:
+    """Check an ``allowed_models`` argument: ``None`` or a collection of model names (not one string)."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not isinstance(value, Collection):
+        raise InputError(
+            f"allowed_models must be a collection of model names (e.g. {{'small', 'large'}}) or None, "
+            f"got {type(value).__name__}"
+        )
+    names = frozenset(value)
+    bad = [n for n in names if not isinstance(n, str)]
+    if bad:
+        raise InputError(f"allowed_models must hold model names (strings), got {bad[0]!r}")
+    return names
+
+
+def _pop_allowed(params: dict[str, Any]) -> frozenset[str] | None:
+    """Take sirp's ``allowed_models`` out of the OpenAI parameters (it is for the router, not the model)."""
+    return _allowed(params.pop("allowed_models", None))
 
 
 class SemanticRouter:
@@ -109,24 +130,39 @@ class SemanticRouter:
 
     # -- routing ---------------------------------------------------------------------------
 
-    def route(self, prompt: Prompt, *, pii: bool | None = None) -> RoutingDecision:
+    def route(
+        self, prompt: Prompt, *, pii: bool | None = None, allowed_models: Collection[str] | None = None
+    ) -> RoutingDecision:
         """Route one prompt (a string or OpenAI-style messages).
 
         ``pii=True`` says the prompt carries personal data: with ``policy.privacy.pii_action:
         local_only`` only ``local`` models may answer it (until sirp's own PII guard lands, the
         caller says so).
+
+        ``allowed_models`` restricts the answer to those model names (a caller's access rights,
+        the capabilities a request needs): a chosen model outside the set gives way to the
+        allowed model of the nearest tier, traced as ``eligibility.allowed``.
+
+        Raises:
+            NoEligibleModelError: no configured model is allowed (or, with personal data, none
+                of the allowed ones is local).
         """
-        return self.route_batch([prompt], pii=pii)[0]
+        return self.route_batch([prompt], pii=pii, allowed_models=allowed_models)[0]
 
     def route_batch(
-        self, prompts: Sequence[Prompt], *, pii: bool | Sequence[bool | None] | None = None
+        self,
+        prompts: Sequence[Prompt],
+        *,
+        pii: bool | Sequence[bool | None] | None = None,
+        allowed_models: Collection[str] | None = None,
     ) -> list[RoutingDecision]:
         """Route many prompts; they share classifier passes of ``classifier.batch_size``.
 
         Every prompt is checked before any model runs, so one bad prompt fails the call with
         an error naming its index and nothing is half-done. ``pii`` is one flag for every
-        prompt, or one per prompt (see :meth:`route`).
+        prompt, or one per prompt; ``allowed_models`` holds for every prompt (see :meth:`route`).
         """
+        allowed = _allowed(allowed_models)
         if isinstance(prompts, (str, bytes)) or not isinstance(prompts, Sequence):
             raise PromptTypeError(
                 f"route_batch() takes a list of prompts, got {type(prompts).__name__}; use route() for one prompt"
@@ -162,19 +198,25 @@ class SemanticRouter:
             signals.extend(self.extractor.extract(texts[s : s + bs]))
         per_request_ms = (time.perf_counter() - start) * 1000 / max(1, len(prompts))
         return [
-            self._decide(signals, alone, ctx, per_request_ms, flag)
+            self._decide(signals, alone, ctx, per_request_ms, flag, allowed)
             for (alone, ctx), flag in zip(slots, flags, strict=True)
         ]
 
-    async def aroute(self, prompt: Prompt, *, pii: bool | None = None) -> RoutingDecision:
+    async def aroute(
+        self, prompt: Prompt, *, pii: bool | None = None, allowed_models: Collection[str] | None = None
+    ) -> RoutingDecision:
         """Async :meth:`route`: the classifier runs in a worker thread, never on the event loop."""
-        return await asyncio.to_thread(self.route, prompt, pii=pii)
+        return await asyncio.to_thread(self.route, prompt, pii=pii, allowed_models=allowed_models)
 
     async def aroute_batch(
-        self, prompts: Sequence[Prompt], *, pii: bool | Sequence[bool | None] | None = None
+        self,
+        prompts: Sequence[Prompt],
+        *,
+        pii: bool | Sequence[bool | None] | None = None,
+        allowed_models: Collection[str] | None = None,
     ) -> list[RoutingDecision]:
         """Async :meth:`route_batch` (classifier in a worker thread)."""
-        return await asyncio.to_thread(self.route_batch, prompts, pii=pii)
+        return await asyncio.to_thread(self.route_batch, prompts, pii=pii, allowed_models=allowed_models)
 
     def embed(self, texts: Sequence[str]) -> list[np.ndarray | None]:
         """The classifier's embedding of each text (``None`` where the model has no embedding output)."""
@@ -185,7 +227,13 @@ class SemanticRouter:
         return out
 
     def _decide(
-        self, signals: list[ClassifierSignals], alone: int, ctx: int | None, latency_ms: float, pii: bool | None
+        self,
+        signals: list[ClassifierSignals],
+        alone: int,
+        ctx: int | None,
+        latency_ms: float,
+        pii: bool | None,
+        allowed: frozenset[str] | None = None,
     ) -> RoutingDecision:
         sig = signals[alone]
         trace: list[TraceStep] = []
@@ -205,7 +253,7 @@ class SemanticRouter:
                 trace.append(
                     TraceStep(rule="context.last_turn", detail=f"last turn alone decides ({sig.confidence:.2f})")
                 )
-        outcome = self.policy.decide(sig, pii=pii)
+        outcome = self.policy.decide(sig, pii=pii, allowed_models=allowed)
         return RoutingDecision(
             category=sig.category,
             confidence=sig.confidence,
@@ -218,6 +266,7 @@ class SemanticRouter:
             model=outcome.model,
             reasoning_budget_tokens=outcome.reasoning_budget_tokens,
             local_only=outcome.local_only,
+            allowed_models=list(outcome.allowed_models) if outcome.allowed_models is not None else None,
             category_config=outcome.category_config,
             truncated=signals[alone].truncated,
             latency_ms=latency_ms,
@@ -250,6 +299,8 @@ class SemanticRouter:
           (default ``dispatch.time_budget_s``); ``timeout``: time limit of each attempt;
         - ``pii``: ``True`` when the messages carry personal data (see :meth:`route`); with
           ``policy.privacy.pii_action: local_only`` the chosen model and every fallback are local.
+        - ``allowed_models``: the only model names that may answer, fallbacks and pins included
+          (see :meth:`route`).
 
         The configured category's ``system_prompt`` is put before the messages, and with
         ``policy.tools.enabled`` a request carrying more than ``top_k`` tools keeps the ``top_k``
@@ -263,13 +314,17 @@ class SemanticRouter:
             ConfigError: the chosen model has no endpoint under ``models``.
             InputError: bad messages or parameters.
         """
-        pii = _pop_pii(params)
-        return self.dispatcher.complete(messages, params, functools.partial(self.route, pii=pii))
+        pii, allowed = _pop_pii(params), _pop_allowed(params)
+        return self.dispatcher.complete(
+            messages, params, functools.partial(self.route, pii=pii, allowed_models=allowed)
+        )
 
     async def acomplete(self, messages: Prompt, **params: Any) -> RoutedCompletion:
         """Async :meth:`complete` (the classifier runs in a worker thread)."""
-        pii = _pop_pii(params)
-        return await self.dispatcher.acomplete(messages, params, functools.partial(self.aroute, pii=pii))
+        pii, allowed = _pop_pii(params), _pop_allowed(params)
+        return await self.dispatcher.acomplete(
+            messages, params, functools.partial(self.aroute, pii=pii, allowed_models=allowed)
+        )
 
     def stream(self, messages: Prompt, **params: Any) -> RoutedStream:
         """Like :meth:`complete`, streamed: iterate the result for chunks, then read its ``.result``.
@@ -277,13 +332,15 @@ class SemanticRouter:
         Retries and fallbacks happen before the first chunk; usage is requested with
         ``stream_options.include_usage`` so cost is known at the end.
         """
-        pii = _pop_pii(params)
-        return self.dispatcher.stream(messages, params, functools.partial(self.route, pii=pii))
+        pii, allowed = _pop_pii(params), _pop_allowed(params)
+        return self.dispatcher.stream(messages, params, functools.partial(self.route, pii=pii, allowed_models=allowed))
 
     async def astream(self, messages: Prompt, **params: Any) -> AsyncRoutedStream:
         """Async :meth:`stream`: ``async for chunk in await router.astream(...)``."""
-        pii = _pop_pii(params)
-        return await self.dispatcher.astream(messages, params, functools.partial(self.aroute, pii=pii))
+        pii, allowed = _pop_pii(params), _pop_allowed(params)
+        return await self.dispatcher.astream(
+            messages, params, functools.partial(self.aroute, pii=pii, allowed_models=allowed)
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -20,6 +20,11 @@ Privacy rule (``privacy.local_only``): when the request carries personal data an
 ``policy.privacy.pii_action`` is ``local_only``, a model that is not ``local`` is replaced by the
 local model of the nearest tier; with none, :class:`~sirp.errors.NoEligibleModelError`.
 
+Eligibility rule (``eligibility.allowed``): a caller may restrict a request to a set of model
+names (``allowed_models``: the server's access rights and required capabilities, or any caller's
+own reasons). A chosen model outside the set is replaced by the allowed model of the nearest tier
+(local as well when privacy asks for it); with none, :class:`~sirp.errors.NoEligibleModelError`.
+
 Reasoning rule: a flat category distribution takes the configured safe choice
 (``reasoning.uncertain``); a category's own ``use_reasoning`` comes next
 (``reasoning.category_config``); then reasoning is on for any category at or above
@@ -31,7 +36,7 @@ category's (``reasoning.budget``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from sirp.config.schema import CategoryConfig, Effort, ModelConfig, PolicyConfig, TierConfig
@@ -57,6 +62,7 @@ class PolicyOutcome:
     reasoning_budget_tokens: int | None = None
     local_only: bool = False
     category_config: str | None = None
+    allowed_models: tuple[str, ...] | None = None
 
 
 def reasoning_budget(tier: TierConfig | None, category: CategoryConfig | None) -> int | None:
@@ -124,16 +130,23 @@ class DefaultPolicy:
         self.catalog = ModelCatalog(tiers, models)
         self._tier_by_name = {t.name: t for t in tiers}
 
-    def decide(self, signals: ClassifierSignals, *, pii: bool | None = None) -> PolicyOutcome:
+    def decide(
+        self,
+        signals: ClassifierSignals,
+        *,
+        pii: bool | None = None,
+        allowed_models: Collection[str] | None = None,
+    ) -> PolicyOutcome:
         """Decide tier, model and reasoning for one request.
 
         Args:
             signals: what the classifier says about the request.
             pii: whether the request carries personal data; ``None`` = ``signals.pii_detected``.
+            allowed_models: the only model names that may answer; ``None`` = any configured model.
 
         Raises:
             NoEligibleModelError: the request carries personal data, privacy is ``local_only``
-                and no model is local.
+                and no (allowed) model is local; or no configured model is in ``allowed_models``.
         """
         success: dict[str, float] = {t.name: signals.success[t.reference_model] for t in self.tiers}
         complexity = 1.0 - success[self.tiers[0].name]
@@ -144,8 +157,11 @@ class DefaultPolicy:
         chosen = self._model(tier, category, trace)
         has_pii = pii if pii is not None else bool(signals.pii_detected)
         local_only = has_pii and self.config.privacy.pii_action == "local_only"
+        allowed = None if allowed_models is None else frozenset(allowed_models)
         if has_pii:
-            chosen = self._privacy(chosen, category, local_only, trace)
+            chosen = self._privacy(chosen, category, local_only, trace, allowed)
+        if allowed is not None:
+            chosen = self._eligible(chosen, category, allowed, local_only, trace)
         reasoning, effort = self._reasoning(signals, complexity, category, trace)
         budget = reasoning_budget(self._tier_by_name.get(chosen.tier), category)
         if reasoning:
@@ -161,6 +177,9 @@ class DefaultPolicy:
             reasoning_budget_tokens=budget,
             local_only=local_only,
             category_config=category.name if category is not None else None,
+            allowed_models=None
+            if allowed is None
+            else tuple(c.name for c in self.catalog.entries if c.name in allowed),
         )
 
     # -- tier ------------------------------------------------------------------------------
@@ -258,7 +277,12 @@ class DefaultPolicy:
         return best
 
     def _privacy(
-        self, chosen: Candidate, category: CategoryConfig | None, local_only: bool, trace: list[TraceStep]
+        self,
+        chosen: Candidate,
+        category: CategoryConfig | None,
+        local_only: bool,
+        trace: list[TraceStep],
+        allowed: frozenset[str] | None = None,
     ) -> Candidate:
         if not local_only:
             trace.append(
@@ -270,7 +294,19 @@ class DefaultPolicy:
                 TraceStep(rule="privacy.local_only", detail=f"personal data: {chosen.name} is local, it may answer")
             )
             return chosen
-        local = self.catalog.nearest_local(chosen.tier, category.model_scores if category else {})
+        if allowed is not None and any(c.local for c in self.catalog.entries):
+            # a local model the caller may not use is no way out: the eligibility rule would refuse it
+            local = self.catalog.nearest(
+                chosen.tier, category.model_scores if category else {}, lambda c: c.local and c.name in allowed
+            )
+            if local is None:
+                shown = ", ".join(sorted(allowed)) or "none"
+                raise NoEligibleModelError(
+                    "the request carries personal data and policy.privacy.pii_action is local_only, but none of "
+                    f"the models it may use is local (allowed: {shown}); allow a local model for this caller"
+                )
+        else:
+            local = self.catalog.nearest_local(chosen.tier, category.model_scores if category else {})
         if local is None:
             names = ", ".join(c.name for c in self.catalog.entries)
             raise NoEligibleModelError(
@@ -285,6 +321,42 @@ class DefaultPolicy:
             )
         )
         return local
+
+    def _eligible(
+        self,
+        chosen: Candidate,
+        category: CategoryConfig | None,
+        allowed: frozenset[str],
+        local_only: bool,
+        trace: list[TraceStep],
+    ) -> Candidate:
+        n = sum(1 for c in self.catalog.entries if c.name in allowed)
+        if chosen.name in allowed:
+            trace.append(
+                TraceStep(rule="eligibility.allowed", detail=f"{chosen.name} is one of the {n} models allowed")
+            )
+            return chosen
+        other = self.catalog.nearest(
+            chosen.tier,
+            category.model_scores if category else {},
+            lambda c: c.name in allowed and (c.local or not local_only),
+        )
+        if other is None:
+            configured = ", ".join(c.name for c in self.catalog.entries)
+            shown = ", ".join(sorted(allowed)) or "none"
+            raise NoEligibleModelError(
+                f"no configured model may answer this request: it is restricted to {shown}"
+                + (" (and to local models: it carries personal data)" if local_only else "")
+                + f", and the configured models are {configured}; widen the restriction or configure such a model"
+            )
+        trace.append(
+            TraceStep(
+                rule="eligibility.allowed",
+                detail=f"{chosen.name} is not allowed for this request; {other.name} (tier {other.tier}), "
+                f"the nearest of the {n} allowed, answers instead",
+            )
+        )
+        return other
 
     # -- reasoning -------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ rule then keeps the choice local when the request carries personal data.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sirp.config.base import TIER_ORDER
@@ -64,13 +64,21 @@ class ModelCatalog:
         Within that tier the category's best-scored local model wins, else the tier's own model.
         ``None`` when no model is local.
         """
-        local = self.local()
-        if not local:
+        return self.nearest(tier, scores, lambda c: c.local)
+
+    def nearest(self, tier: str, scores: Mapping[str, float], accept: Callable[[Candidate], bool]) -> Candidate | None:
+        """The accepted model whose tier is nearest ``tier`` (a stronger one on a tie).
+
+        Within that tier the category's best-scored accepted model wins, else the first one (its
+        tier's own model when accepted). ``None`` when no model is accepted.
+        """
+        ok = [c for c in self.entries if accept(c)]
+        if not ok:
             return None
         rank = TIER_ORDER[tier]
         # nearest first; on equal distance the stronger tier, since the tier rule asked for more
-        best_tier = min(local, key=lambda c: (abs(TIER_ORDER[c.tier] - rank), -TIER_ORDER[c.tier])).tier
-        group = [c for c in local if c.tier == best_tier]
+        best_tier = min(ok, key=lambda c: (abs(TIER_ORDER[c.tier] - rank), -TIER_ORDER[c.tier])).tier
+        group = [c for c in ok if c.tier == best_tier]
         return best_scored(group, scores) or group[0]
 
 

@@ -302,6 +302,11 @@ class Dispatcher:
                     f"model={req.pin!r} pins {mc.name}, which is not local, but the request carries personal data "
                     "and policy.privacy.pii_action is local_only; pin a model with local: true, or let sirp route"
                 )
+            if decision.allowed_models is not None and mc.name not in decision.allowed_models:
+                raise NoEligibleModelError(
+                    f"model={req.pin!r} pins {mc.name}, which this request may not use (allowed: "
+                    f"{', '.join(decision.allowed_models) or 'none'}); pin one of those, or let sirp route"
+                )
             update.update(model=mc.name, tier=mc.tier, reasoning_budget_tokens=self.budget(mc, decision))
             chain = [mc]
         else:
@@ -322,6 +327,18 @@ class Dispatcher:
                         f"the decision is local_only but {mc.name} is not local and no fallback is; "
                         "mark a model you run yourself with local: true"
                     )
+            if decision.allowed_models is not None:  # the policy chose an allowed model; fallbacks must be too
+                skipped = [m.name for m in chain if m.name not in decision.allowed_models]
+                chain = [m for m in chain if m.name in decision.allowed_models]
+                if skipped:
+                    trace.append(
+                        TraceStep(
+                            rule="eligibility.allowed",
+                            detail=f"fallbacks limited to allowed models ({', '.join(skipped)} skipped)",
+                        )
+                    )
+                if not chain:
+                    raise NoEligibleModelError(f"the decision allows none of {mc.name} and its fallbacks")
         if req.reasoning is not None:
             category = self.config.category(decision.category_config)
             default_effort = category.reasoning_effort if category is not None else None
