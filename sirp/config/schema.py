@@ -33,6 +33,7 @@ __all__ = [
     "Effort",
     "FieldPathError",
     "HealthConfig",
+    "Modality",
     "ModelConfig",
     "PolicyConfig",
     "PrivacyConfig",
@@ -47,6 +48,9 @@ __all__ = [
 
 #: How a model is told to reason (see :func:`sirp.providers.reasoning.apply_reasoning`).
 ReasoningFamily = Literal["qwen3", "deepseek", "openai", "gpt-oss", "anthropic", "gemini", "prompt", "none"]
+
+#: What a model accepts as input besides text (capability negotiation of ``sirp serve``).
+Modality = Literal["text", "image", "audio", "file"]
 
 
 class ClassifierConfig(_Model):
@@ -142,6 +146,15 @@ class ModelConfig(_Model):
         default=0.0, ge=0, description="USD per 1M completion tokens (reasoning tokens are billed as completion)"
     )
     context_length: int | None = Field(default=None, ge=1, description="context window in tokens, if known")
+    modalities: list[Modality] = Field(
+        default_factory=lambda: ["text"],
+        min_length=1,
+        description="what the model accepts as input: text, image, audio, file; a request carrying an image "
+        "is routed only to models that list image (sirp serve's capability negotiation)",
+    )
+    tool_calling: bool = Field(
+        default=True, description="accepts tools (function calling); a request with tools avoids models without"
+    )
     local: bool = Field(default=False, description="runs on your own infrastructure (eligible for private data)")
     timeout_s: float = Field(default=60.0, gt=0, description="time limit of one attempt, in seconds")
     max_retries: int = Field(
