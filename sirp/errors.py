@@ -6,7 +6,8 @@ naturally catch a builtin, the sirp error mixes it in, so ``except ValueError`` 
     SirpError
     ├── ConfigError (ValueError)              bad configuration: field path and reason
     ├── InputError (ValueError)               a prompt sirp cannot route
-    │   └── PromptTypeError (TypeError)       a prompt of the wrong type
+    │   ├── PromptTypeError (TypeError)       a prompt of the wrong type
+    │   └── PromptTooLargeError               a prompt over the configured size limit (HTTP 413)
     ├── ModelLoadError                        model folder missing, incomplete or mismatched
     ├── BackendError (RuntimeError)           the classifier backend failed
     │   └── ProviderUnavailableError          an execution provider that is not installed
@@ -38,6 +39,7 @@ __all__ = [
     "ModelLoadError",
     "NoEligibleModelError",
     "PermissionDeniedError",
+    "PromptTooLargeError",
     "PromptTypeError",
     "ProviderUnavailableError",
     "RateLimitError",
@@ -168,3 +170,17 @@ class AllAttemptsFailedError(UpstreamError):
         lines = [message, *(f"  {i}. {a}" for i, a in enumerate(attempts, 1))]
         super().__init__("\n".join(lines), kind="all_failed", is_retryable=is_retryable)
         self.attempts = list(attempts)
+
+
+class PromptTooLargeError(InputError):
+    """A prompt or request body is larger than the configured limit (``sirp serve`` answers HTTP 413).
+
+    Attributes:
+        limit: the limit that was exceeded.
+        size: the size that was found, in the same unit.
+    """
+
+    def __init__(self, message: str, *, limit: int, size: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.size = size
