@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from sirp.decision import RoutingDecision
 from sirp.providers.usage import Usage
@@ -74,6 +74,9 @@ class RoutedCompletion:
         latency_ms: from the call to the last byte, routing, retries and waits included.
         time_to_first_token_ms: streams only: from the call to the first generated token.
         attempts: every call made, in order; the last one succeeded.
+        cache: what the semantic cache did: ``"hit"`` (answered from it: no model call, no
+            attempts, no usage, ``cost_usd`` 0), ``"miss"`` (stored), ``"refresh"`` (lookup skipped,
+            stored), ``"bypass"`` (not used); ``None`` when ``cache.enabled`` is off.
     """
 
     completion: ChatCompletion
@@ -85,6 +88,7 @@ class RoutedCompletion:
     time_to_first_token_ms: float | None = None
     attempts: list[Attempt] = field(default_factory=list)
 
+    cache: Literal["hit", "miss", "refresh", "bypass"] | None = None
     @property
     def content(self) -> str | None:
         """The text of the first choice."""
@@ -112,4 +116,5 @@ class RoutedCompletion:
             "latency_ms": self.latency_ms,
             "time_to_first_token_ms": self.time_to_first_token_ms,
             "attempts": [a.to_dict() for a in self.attempts],
+            "cache": self.cache,
         }
