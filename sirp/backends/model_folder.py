@@ -53,6 +53,14 @@ class ModelManifest(BaseModel):
         description="head name → ONNX output name",
     )
     training: dict[str, Any] = Field(default_factory=dict, description="how the model was made (free-form)")
+    category_bias: dict[str, float] = Field(
+        default_factory=dict,
+        description="added to the category logits before the softmax (class-prior calibration made by "
+        "`sirp calibrate`); a missing label means 0",
+    )
+    calibration: dict[str, Any] = Field(
+        default_factory=dict, description="how category_bias was fitted: data, sizes, accuracy before/after"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ModelManifest:
@@ -65,6 +73,9 @@ class ModelManifest(BaseModel):
             raise ValueError("files must name at least one ONNX file (int8 or fp32)")
         if len(set(self.categories)) != len(self.categories):
             raise ValueError("categories contains duplicate labels")
+        unknown = sorted(set(self.category_bias) - set(self.categories))
+        if unknown:
+            raise ValueError(f"category_bias names labels that are not categories: {unknown}")
         return self
 
 

@@ -77,6 +77,8 @@ class SignalExtractor:
         self.categories = list(m.categories)
         self.reference_models = list(m.reference_models)
         self._out = m.outputs
+        # A class-prior correction fitted on held-out data (`sirp calibrate`); zeros when absent.
+        self._bias = np.array([m.category_bias.get(c, 0.0) for c in self.categories], dtype=np.float64)
 
     def extract(self, texts: Sequence[str]) -> list[ClassifierSignals]:
         """Signals for each text, in order (one backend call for the whole list)."""
@@ -84,7 +86,7 @@ class SignalExtractor:
             return []
         batch = self.tokenizer.encode(texts)
         out = self.backend.run(batch)
-        probs = softmax(np.asarray(out[self._out["category"]], dtype=np.float64))
+        probs = softmax(np.asarray(out[self._out["category"]], dtype=np.float64) + self._bias)
         succ_name = self._out.get("success")
         succ = _sigmoid(np.asarray(out[succ_name], dtype=np.float64)) if succ_name in out else None
         emb_name = self._out.get("embedding")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,13 @@ def export(
     staging.mkdir(parents=True, exist_ok=True)
     # The low-level Optimum export: onnx_export_from_model() infers the library from the model's
     # module name and refuses classes defined outside transformers, like this one.
-    onnx_export(model, onnx_config, output / "model.onnx", opset=18)
+    from torch.jit import TracerWarning
+
+    with warnings.catch_warnings():
+        # Tracing ModernBERT's mask code warns that constants are baked in; the shapes stay dynamic
+        # (the fp32-vs-PyTorch check below proves the graph), so the warning is noise to a user.
+        warnings.simplefilter("ignore", TracerWarning)
+        onnx_export(model, onnx_config, output / "model.onnx", opset=18)
     files: dict[str, str] = {"fp32": "model.onnx"}
     if quantize:
         from optimum.onnxruntime import ORTQuantizer

@@ -133,3 +133,24 @@ def test_train_and_export_commands(synthetic_data: dict[str, Path], tmp_path: Pa
 def test_export_of_a_non_checkpoint_fails_cleanly(tmp_path: Path) -> None:
     p = sirp("export", "--checkpoint", str(tmp_path), "--output", str(tmp_path / "m"))
     assert p.returncode == 2 and "not a trained checkpoint" in p.stderr
+
+
+def test_calibrate_writes_a_bias_into_a_copy(tiny_model: Path, synthetic_data: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "calibrated"
+    source_manifest = (tiny_model / "sirp_manifest.json").read_text()
+    cfg = str(config_for(tiny_model, tmp_path))
+    p = sirp("calibrate", "--config", cfg, "--dev", str(synthetic_data["dev"]), "--output", str(out))
+    assert p.returncode == 0, p.stderr
+    assert "accuracy" in p.stdout and "->" in p.stdout
+    manifest = json.loads((out / "sirp_manifest.json").read_text())
+    assert set(manifest["category_bias"]) == set(manifest["categories"])
+    assert manifest["calibration"]["sets"][0]["n"] > 0
+    # the source folder is untouched, and the copy loads and routes
+    assert (tiny_model / "sirp_manifest.json").read_text() == source_manifest
+    assert sirp("route", "--config", cfg, "--model", str(out), "--json", "what is the cell gene?").returncode == 0
+
+
+def test_calibrate_needs_a_destination(tiny_model: Path, synthetic_data: dict[str, Path]) -> None:
+    p = sirp("calibrate", "--model", str(tiny_model), "--dev", str(synthetic_data["dev"]))
+    assert p.returncode == 2
+    assert "--output" in p.stderr and "Traceback" not in p.stderr
