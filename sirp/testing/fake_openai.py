@@ -17,12 +17,28 @@ request's headers and JSON body, and can be told, per model name, to misbehave::
 Answers echo the last user message and carry usage; when the request asks for reasoning in any
 family's syntax (:func:`sirp.providers.reasoning.asks_for_reasoning`) they also carry
 ``reasoning_content`` and ``usage.completion_tokens_details.reasoning_tokens``.
+
+Enough of the API is there for LangChain's and LlamaIndex's OpenAI clients to run their standard
+tests against it, deterministically:
+
+- **tool calls**: with ``tools`` and ``tool_choice`` ``"required"`` (or a named function) the
+  answer calls that tool (the first one for ``"required"``), streamed as ``tool_calls`` deltas
+  too; with ``tool_choice`` ``"auto"`` (or none) it does so only when the server was made with
+  ``call_tools=True``, and never right after a tool result (then it answers in text);
+- **structured output**: ``response_format`` ``json_schema`` answers a JSON document of that
+  schema, ``json_object`` an object whose keys are the words quoted in the last user message;
+- **stop**: the answer is cut before the first ``stop`` sequence.
+
+Made-up values follow the last user message: integers and numbers are the numbers it contains,
+in order; strings are its quoted phrases, in order, then the message itself. So "What is
+magic_function(3)?" calls ``magic_function`` with ``{"input": 3}``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import threading
 import time
@@ -30,7 +46,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
 from sirp.providers.reasoning import asks_for_reasoning
 
@@ -94,6 +110,77 @@ def _text(content: Any) -> str:
     if isinstance(content, list):
         return " ".join(p.get("text", "") for p in content if isinstance(p, Mapping))
     return ""
+
+
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+_QUOTED = re.compile(r"'([^']+)'|\"([^\"]+)\"")
+
+
+class _Filler:
+    """Made-up values for a JSON schema, taken from the last user message (see the module docstring)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.numbers = [float(n) for n in _NUMBER.findall(text)]
+        self.quoted = [a or b for a, b in _QUOTED.findall(text)]
+
+    def number(self) -> float:
+        return self.numbers.pop(0) if self.numbers else 0.0
+
+    def string(self) -> str:
+        return self.quoted.pop(0) if self.quoted else (self.text or "fake")
+
+    def value(self, schema: Any, defs: Mapping[str, Any], depth: int = 0) -> Any:
+        if not isinstance(schema, Mapping) or depth > 8:
+            return self.string()
+        ref = schema.get("$ref")
+        if isinstance(ref, str):
+            return self.value(defs.get(ref.rsplit("/", 1)[-1], {}), defs, depth + 1)
+        if "const" in schema:
+            return schema["const"]
+        if schema.get("enum"):
+            return schema["enum"][0]
+        for key in ("anyOf", "oneOf", "allOf"):
+            options = [o for o in schema.get(key) or [] if not (isinstance(o, Mapping) and o.get("type") == "null")]
+            if options:
+                return self.value(options[0], defs, depth + 1)
+        kind = schema.get("type")
+        if isinstance(kind, list):
+            kind = next((k for k in kind if k != "null"), None)
+        if kind == "object" or "properties" in schema:
+            props = schema.get("properties") or {}
+            return {name: self.value(sub, defs, depth + 1) for name, sub in props.items()}
+        if kind == "array":
+            return [self.value(schema.get("items") or {}, defs, depth + 1)]
+        if kind == "integer":
+            return int(self.number())
+        if kind == "number":
+            return self.number()
+        if kind == "boolean":
+            return True
+        if kind == "null":
+            return None
+        return self.string()
+
+
+def _schema_value(schema: Any, text: str) -> Any:
+    defs: dict[str, Any] = {}
+    if isinstance(schema, Mapping):
+        defs = {**(schema.get("definitions") or {}), **(schema.get("$defs") or {})}
+    return _Filler(text).value(schema, defs)
+
+
+class _Reply(NamedTuple):
+    """What one answer holds, streamed or not."""
+
+    content: str | None
+    tool_calls: list[dict[str, Any]]
+    reasoning: bool
+    usage: dict[str, Any]
+
+    @property
+    def finish_reason(self) -> str:
+        return "tool_calls" if self.tool_calls else "stop"
 
 
 class _Server(ThreadingHTTPServer):
@@ -192,38 +279,93 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- answers ---------------------------------------------------------------------------
 
-    def _answer(self, body: dict[str, Any], b: Behaviour) -> tuple[str, bool, dict[str, Any]]:
+    def _tool_calls(self, body: dict[str, Any], last_user: str) -> list[dict[str, Any]]:
+        offered = body.get("tools") or []
+        tools = [t for t in offered if isinstance(t, Mapping) and isinstance(t.get("function"), Mapping)]
+        choice = body.get("tool_choice", "auto")
+        if not tools or choice == "none":
+            return []
+        if isinstance(choice, Mapping):
+            wanted = (choice.get("function") or {}).get("name")
+            tool = next((t for t in tools if t["function"].get("name") == wanted), None)
+            if tool is None:
+                return []
+        elif choice == "required":
+            tool = tools[0]
+        else:
+            messages = body.get("messages") or []
+            last_role = messages[-1].get("role") if messages and isinstance(messages[-1], Mapping) else None
+            if not self.server.fake.call_tools or last_role == "tool":
+                return []
+            tool = tools[0]
+        fn = tool["function"]
+        args = _schema_value(fn.get("parameters") or {"type": "object"}, last_user)
+        call_id = f"call_fake_{self.server.fake._next_id()}"
+        arguments = json.dumps(args if isinstance(args, dict) else {}, ensure_ascii=False)
+        return [{"id": call_id, "type": "function", "function": {"name": fn.get("name", ""), "arguments": arguments}}]
+
+    @staticmethod
+    def _structured(body: dict[str, Any], last_user: str) -> str | None:
+        fmt = body.get("response_format")
+        if not isinstance(fmt, Mapping):
+            return None
+        if fmt.get("type") == "json_schema":
+            schema = (fmt.get("json_schema") or {}).get("schema") or {"type": "object"}
+            return json.dumps(_schema_value(schema, last_user), ensure_ascii=False)
+        if fmt.get("type") == "json_object":
+            keys = [a or b for a, b in _QUOTED.findall(last_user)] or ["answer"]
+            return json.dumps({k: f"fake {k}" for k in keys}, ensure_ascii=False)
+        return None
+
+    def _reply(self, body: dict[str, Any], b: Behaviour) -> _Reply:
         messages = body.get("messages") or []
         users = [_text(m.get("content")) for m in messages if isinstance(m, Mapping) and m.get("role") == "user"]
-        content = b.content if b.content is not None else f"Echo from {body['model']}: {users[-1] if users else ''}"
+        last_user = users[-1] if users else ""
+        tool_calls = self._tool_calls(body, last_user)
+        content: str | None
+        if b.content is not None:
+            content = b.content
+        elif tool_calls:
+            content = None
+        else:
+            content = self._structured(body, last_user)
+            if content is None:
+                content = f"Echo from {body['model']}: {last_user}"
+        stop = body.get("stop")
+        for s in [stop] if isinstance(stop, str) else stop if isinstance(stop, list) else []:
+            if isinstance(s, str) and s and content is not None and s in content:
+                content = content[: content.index(s)]
         reasoning = asks_for_reasoning(body)
         prompt_tokens = sum(_words(_text(m.get("content"))) + 4 for m in messages if isinstance(m, Mapping))
         reasoning_tokens = REASONING_TOKENS if reasoning else 0
-        completion_tokens = _words(content) + reasoning_tokens
+        answer_words = _words(content or "") + sum(_words(c["function"]["arguments"]) for c in tool_calls)
+        completion_tokens = answer_words + reasoning_tokens
         usage = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
             "completion_tokens_details": {"reasoning_tokens": reasoning_tokens},
         }
-        return content, reasoning, usage
+        return _Reply(content, tool_calls, reasoning, usage)
 
     def _completion(self, body: dict[str, Any], b: Behaviour) -> dict[str, Any]:
-        content, reasoning, usage = self._answer(body, b)
-        message: dict[str, Any] = {"role": "assistant", "content": content}
-        if reasoning:
+        reply = self._reply(body, b)
+        message: dict[str, Any] = {"role": "assistant", "content": reply.content}
+        if reply.tool_calls:
+            message["tool_calls"] = reply.tool_calls
+        if reply.reasoning:
             message["reasoning_content"] = _REASONING_TEXT
         return {
             "id": f"chatcmpl-fake-{self.server.fake._next_id()}",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": body["model"],
-            "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}],
-            "usage": usage,
+            "choices": [{"index": 0, "message": message, "finish_reason": reply.finish_reason, "logprobs": None}],
+            "usage": reply.usage,
         }
 
     def _chunks(self, body: dict[str, Any], b: Behaviour) -> Iterator[dict[str, Any]]:
-        content, reasoning, usage = self._answer(body, b)
+        reply = self._reply(body, b)
         base = {
             "id": f"chatcmpl-fake-{self.server.fake._next_id()}",
             "object": "chat.completion.chunk",
@@ -235,15 +377,26 @@ class _Handler(BaseHTTPRequestHandler):
             return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
 
         yield chunk({"role": "assistant", "content": ""})
-        if reasoning:
+        if reply.reasoning:
             yield chunk({"reasoning_content": _REASONING_TEXT})
-        words = content.split(" ")
-        for i, w in enumerate(words):
-            yield chunk({"content": w if i == len(words) - 1 else w + " "})
-        yield chunk({}, "stop")
+        if reply.content is not None:
+            words = reply.content.split(" ")
+            for i, w in enumerate(words):
+                yield chunk({"content": w if i == len(words) - 1 else w + " "})
+        for i, call in enumerate(reply.tool_calls):
+            # As OpenAI streams them: id, type and name first, then the arguments in pieces.
+            fn = call["function"]
+            head = {"index": i, "id": call["id"], "type": "function", "function": {"name": fn["name"], "arguments": ""}}
+            yield chunk({"tool_calls": [head]})
+            args = fn["arguments"]
+            half = len(args) // 2
+            for piece in (args[:half], args[half:]):
+                if piece:
+                    yield chunk({"tool_calls": [{"index": i, "function": {"arguments": piece}}]})
+        yield chunk({}, reply.finish_reason)
         options = body.get("stream_options") or {}
         if isinstance(options, Mapping) and options.get("include_usage"):
-            yield {**base, "choices": [], "usage": usage}
+            yield {**base, "choices": [], "usage": reply.usage}
 
     def _write_chunk(self, data: bytes) -> None:
         # Chunked transfer encoding, as real servers stream: a connection closed before the
@@ -278,10 +431,16 @@ class FakeOpenAI:
     """An OpenAI-compatible HTTP server on ``127.0.0.1`` (a free port) in a background thread.
 
     Use as a context manager, or :meth:`start` / :meth:`stop`. Thread-safe: requests are
-    served concurrently and recorded in arrival order in :attr:`requests`.
+    served concurrently and recorded in arrival order in :attr:`requests`. ``call_tools=True``
+    makes it call a tool whenever a request offers tools with ``tool_choice`` "auto", as an agent
+    loop expects (see the module docstring).
     """
 
-    def __init__(self, *, models: Sequence[str] = (), host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, *, models: Sequence[str] = (), host: str = "127.0.0.1", port: int = 0, call_tools: bool = False
+    ) -> None:
+        #: With ``tools`` and ``tool_choice`` "auto": call the first tool (unless answering a tool result).
+        self.call_tools = call_tools
         self._host = host
         self._port = port
         self._models = list(models)
