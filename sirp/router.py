@@ -20,6 +20,7 @@ import numpy as np
 from sirp.backends.base import Backend
 from sirp.backends.model_folder import ModelFolder
 from sirp.backends.tokenization import Tokenizer
+from sirp.cache.dispatch import pop_cache_mode
 from sirp.config.loader import config_from_dict, config_from_yaml
 from sirp.config.schema import RouterConfig
 from sirp.decision import RoutingDecision, TraceStep
@@ -29,6 +30,8 @@ from sirp.prompts import Prompt, RoutingText, to_routing_text
 from sirp.signals.classifier import ClassifierSignals, SignalExtractor
 
 if TYPE_CHECKING:
+    from sirp.cache.dispatch import CachedDispatch
+    from sirp.cache.semantic import SemanticCache
     from sirp.providers.client import AsyncRoutedStream, Dispatcher, RoutedStream
     from sirp.providers.result import RoutedCompletion
 
@@ -122,6 +125,7 @@ class SemanticRouter:
             models=self.config.models,
         )
         self._dispatcher: Dispatcher | None = None
+        self._cached: CachedDispatch | None = None
 
     @classmethod
     def from_config(cls, config: RouterConfig | dict[str, Any] | str | Path, **kwargs: Any) -> SemanticRouter:
@@ -226,6 +230,24 @@ class SemanticRouter:
             out.extend(sig.embedding for sig in self.extractor.extract(texts[s : s + bs]))
         return out
 
+    def route_and_embed(
+        self, prompt: Prompt, *, pii: bool | None = None, allowed_models: Collection[str] | None = None
+    ) -> tuple[RoutingDecision, np.ndarray | None]:
+        """Route one prompt (see :meth:`route`) and return its last user turn's embedding from the same pass.
+
+        The embedding is ``None`` when the model has no embedding output or the turn was truncated
+        (the semantic cache never answers a request it could not read whole).
+        """
+        start = time.perf_counter()
+        allowed = _allowed(allowed_models)
+        r = to_routing_text(
+            prompt, window=self.config.conversation.window, max_chars=self.config.classifier.max_prompt_chars
+        )
+        signals = self.extractor.extract([r.text] if r.with_context is None else [r.text, r.with_context])
+        ctx = None if r.with_context is None else 1
+        decision = self._decide(signals, 0, ctx, (time.perf_counter() - start) * 1000, pii, allowed)
+        return decision, None if signals[0].truncated else signals[0].embedding
+
     def _decide(
         self,
         signals: list[ClassifierSignals],
@@ -276,6 +298,16 @@ class SemanticRouter:
     # -- calling the chosen model ----------------------------------------------------------
 
     @property
+    def cache(self) -> SemanticCache | None:
+        """The semantic cache (``config.cache``, made on first use); ``None`` when it is off."""
+        if self._cached is None and self.config.cache.enabled:
+            from sirp.cache.dispatch import CachedDispatch
+            from sirp.cache.semantic import SemanticCache
+
+            self._cached = CachedDispatch(SemanticCache(self.config.cache), lambda: self.dispatcher)
+        return None if self._cached is None else self._cached.cache
+
+    @property
     def dispatcher(self) -> Dispatcher:
         """Calls the models of ``config.models`` (made on first use; ``openai`` loads on the first call)."""
         if self._dispatcher is None:
@@ -301,6 +333,9 @@ class SemanticRouter:
           ``policy.privacy.pii_action: local_only`` the chosen model and every fallback are local.
         - ``allowed_models``: the only model names that may answer, fallbacks and pins included
           (see :meth:`route`).
+        - ``cache``: ``"bypass"`` skips the semantic cache, ``"refresh"`` skips its lookup and
+          stores the new answer (with ``cache.enabled``; the result's ``cache`` says what happened;
+          a request with ``pii=True`` always bypasses it).
 
         The configured category's ``system_prompt`` is put before the messages, and with
         ``policy.tools.enabled`` a request carrying more than ``top_k`` tools keeps the ``top_k``
@@ -315,6 +350,10 @@ class SemanticRouter:
             InputError: bad messages or parameters.
         """
         pii, allowed = _pop_pii(params), _pop_allowed(params)
+        cache_mode = pop_cache_mode(params, pii=pii)
+        if self.cache is not None and self._cached is not None:
+            route = functools.partial(self.route_and_embed, pii=pii, allowed_models=allowed)
+            return self._cached.complete(messages, params, route, cache_mode)
         return self.dispatcher.complete(
             messages, params, functools.partial(self.route, pii=pii, allowed_models=allowed)
         )
@@ -322,6 +361,10 @@ class SemanticRouter:
     async def acomplete(self, messages: Prompt, **params: Any) -> RoutedCompletion:
         """Async :meth:`complete` (the classifier runs in a worker thread)."""
         pii, allowed = _pop_pii(params), _pop_allowed(params)
+        cache_mode = pop_cache_mode(params, pii=pii)
+        if self.cache is not None and self._cached is not None:
+            route = functools.partial(self.route_and_embed, pii=pii, allowed_models=allowed)
+            return await self._cached.acomplete(messages, params, route, cache_mode)
         return await self.dispatcher.acomplete(
             messages, params, functools.partial(self.aroute, pii=pii, allowed_models=allowed)
         )
@@ -333,11 +376,19 @@ class SemanticRouter:
         ``stream_options.include_usage`` so cost is known at the end.
         """
         pii, allowed = _pop_pii(params), _pop_allowed(params)
+        cache_mode = pop_cache_mode(params, pii=pii)
+        if self.cache is not None and self._cached is not None:
+            route = functools.partial(self.route_and_embed, pii=pii, allowed_models=allowed)
+            return self._cached.stream(messages, params, route, cache_mode)
         return self.dispatcher.stream(messages, params, functools.partial(self.route, pii=pii, allowed_models=allowed))
 
     async def astream(self, messages: Prompt, **params: Any) -> AsyncRoutedStream:
         """Async :meth:`stream`: ``async for chunk in await router.astream(...)``."""
         pii, allowed = _pop_pii(params), _pop_allowed(params)
+        cache_mode = pop_cache_mode(params, pii=pii)
+        if self.cache is not None and self._cached is not None:
+            route = functools.partial(self.route_and_embed, pii=pii, allowed_models=allowed)
+            return await self._cached.astream(messages, params, route, cache_mode)
         return await self.dispatcher.astream(
             messages, params, functools.partial(self.aroute, pii=pii, allowed_models=allowed)
         )
@@ -349,11 +400,15 @@ class SemanticRouter:
         self.backend.close()
         if self._dispatcher is not None:
             self._dispatcher.close()
+        if self._cached is not None:
+            self._cached.cache.close()
 
     async def aclose(self) -> None:
         """Async :meth:`close`: also closes the async model clients of the running event loop."""
         if self._dispatcher is not None:
             await self._dispatcher.aclose()
+        if self._cached is not None:
+            self._cached.cache.close()
         self.backend.close()
 
     async def __aenter__(self) -> SemanticRouter:
