@@ -112,6 +112,10 @@ class TierConfig(_Model):
     )
 
 
+def _text_only() -> list[Modality]:
+    return ["text"]
+
+
 class ModelConfig(_Model):
     """One model endpoint sirp can call: where it is, how it is told to reason, what it costs."""
 
@@ -147,7 +151,7 @@ class ModelConfig(_Model):
     )
     context_length: int | None = Field(default=None, ge=1, description="context window in tokens, if known")
     modalities: list[Modality] = Field(
-        default_factory=lambda: ["text"],
+        default_factory=_text_only,
         min_length=1,
         description="what the model accepts as input: text, image, audio, file; a request carrying an image "
         "is routed only to models that list image (sirp serve's capability negotiation)",
