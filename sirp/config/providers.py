@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from sirp.config.base import FieldPathError
 from sirp.config.base import StrictModel as _Model
@@ -108,3 +108,17 @@ class HealthConfig(_Model):
     max_cooldown_s: float = Field(
         default=300.0, gt=0, description="longest cool-down; each failed probe doubles it up to this"
     )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> HealthConfig:
+        if self.min_calls > self.window:
+            raise FieldPathError(
+                ("min_calls",),
+                f"is {self.min_calls} but only the last {self.window} calls are kept (window); "
+                "make min_calls at most window",
+            )
+        if self.max_cooldown_s < self.cooldown_s:
+            raise FieldPathError(
+                ("max_cooldown_s",), f"is shorter than cooldown_s ({self.cooldown_s:g}); make it at least that"
+            )
+        return self

@@ -2,9 +2,10 @@
 
 One request's path (``SemanticRouter.complete`` and friends)::
 
-    _Request (caller's messages and OpenAI params)  ──► route ──► plan (pin, forced reasoning, chain)
-      ──► for each model of the chain: try, retry transient failures with backoff, then fall back
-      ──► RoutedCompletion (completion, decision, usage, cost, latency, attempts)
+    _Request (caller's messages and OpenAI params)  ──► route ──► plan (pin, access, forced reasoning, chain)
+      ──► for each model of the chain: a provider (balancer), fail over to its other providers,
+          retry transient failures with backoff, then fall back     (schedule.py, one driver per sync/async)
+      ──► RoutedCompletion (completion, decision, usage, cost, latency, attempts, provider)
           or AllAttemptsFailedError listing every attempt
 
 Every call goes through the official ``openai`` client (any OpenAI-compatible server: vLLM,
@@ -22,15 +23,15 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import SecretStr
 
 from sirp._imports import require
-from sirp.config.schema import DispatchConfig, ModelConfig, RouterConfig
+from sirp.config.providers import ProviderEndpoint
+from sirp.config.schema import ModelConfig, RouterConfig
 from sirp.decision import RoutingDecision, TraceStep
 from sirp.errors import (
-    AllAttemptsFailedError,
     ConfigError,
     InputError,
     NoEligibleModelError,
@@ -39,8 +40,10 @@ from sirp.errors import (
 )
 from sirp.policy.default import reasoning_budget
 from sirp.prompts import to_routing_text
+from sirp.providers.balancer import Balancer
 from sirp.providers.reasoning import apply_reasoning, prepend_system
-from sirp.providers.result import Attempt, RoutedCompletion
+from sirp.providers.result import RoutedCompletion
+from sirp.providers.schedule import Schedule, Target
 from sirp.providers.streams import AsyncRoutedStream, RoutedStream, _Accumulator
 from sirp.providers.tools import Embed, ToolFilter
 from sirp.providers.upstream import to_upstream_error
@@ -56,6 +59,8 @@ _TIERS = ("slm", "srm", "llm", "lrm")
 
 #: Sent when a model has no ``api_key_env``: the client needs some key, local servers ignore it.
 _NO_KEY = "sirp-no-key"
+
+_T = TypeVar("_T")
 
 #: Parameters sirp consumes itself rather than forwarding in the request body.
 _SIRP_PARAMS = (
@@ -109,86 +114,6 @@ def _positive(value: Any, name: str) -> float | None:
     return float(value)
 
 
-class _Schedule:
-    """Which model to call next and how long to wait first; records every attempt.
-
-    Shared by the sync and async paths so that both retry, back off and fall back the same way.
-    """
-
-    def __init__(self, chain: list[ModelConfig], cfg: DispatchConfig, budget_s: float) -> None:
-        self.chain = chain
-        self.cfg = cfg
-        self.budget_s = budget_s
-        self.deadline = time.monotonic() + budget_s
-        self.index = 0
-        self.tries = 0
-        self.attempts: list[Attempt] = []
-        self.out_of_time = False
-
-    def next(self, timeout_s: float | None) -> tuple[ModelConfig, int, float] | None:
-        """The model to call, its try number and the attempt's timeout; ``None`` when nothing is left."""
-        if self.index >= len(self.chain):
-            return None
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            self.out_of_time = True
-            return None
-        mc = self.chain[self.index]
-        self.tries += 1
-        return mc, self.tries, min(timeout_s or mc.timeout_s, remaining)
-
-    def failed(self, mc: ModelConfig, err: UpstreamError, latency_ms: float) -> float:
-        """Record a failure; return the seconds to wait before retrying the same model (0: move on)."""
-        wait: float | None = None
-        if err.is_retryable and self.tries <= mc.max_retries:
-            c = self.cfg
-            delay = (
-                err.retry_after
-                if err.retry_after is not None
-                else min(c.backoff_max_s, c.backoff_initial_s * c.backoff_multiplier ** (self.tries - 1))
-            )
-            # A wait that would outlast the request's budget is better spent on the next model.
-            if time.monotonic() + delay < self.deadline:
-                wait = delay
-        self.attempts.append(
-            Attempt(
-                model=mc.name,
-                try_number=self.tries,
-                latency_ms=latency_ms,
-                error=str(err),
-                kind=err.kind,
-                status_code=err.status_code,
-                retryable=err.is_retryable,
-                wait_s=wait,
-            )
-        )
-        if wait is None:
-            self.index += 1
-            self.tries = 0
-            return 0.0
-        return wait
-
-    def succeeded(self, mc: ModelConfig, latency_ms: float) -> None:
-        """Record the successful attempt."""
-        self.attempts.append(Attempt(model=mc.name, try_number=self.tries, latency_ms=latency_ms))
-
-    def error(self) -> AllAttemptsFailedError:
-        """The error listing every attempt, for when nothing succeeded."""
-        tried = list(dict.fromkeys(a.model for a in self.attempts))
-        untried = [m.name for m in self.chain if m.name not in tried]
-        msg = f"every attempt failed ({len(self.attempts)} calls to {', '.join(tried) or 'no model'})"
-        if self.out_of_time:
-            msg += f"; the request's time budget of {self.budget_s:g} s ran out"
-            if untried:
-                msg += f" before {', '.join(untried)} could be tried"
-            msg += " (raise dispatch.time_budget_s or pass time_budget_s=...)"
-        elif len(self.chain) == 1:
-            msg += "; no fallback was available (list other models under fallback:, unless the model was pinned)"
-        return AllAttemptsFailedError(
-            msg + ". Attempts:", self.attempts, is_retryable=any(a.retryable for a in self.attempts)
-        )
-
-
 def _check_completion(completion: Any, model: str) -> ChatCompletion:
     from openai.types.chat import ChatCompletion
 
@@ -206,19 +131,22 @@ def _check_completion(completion: Any, model: str) -> ChatCompletion:
 
 
 class Dispatcher:
-    """Calls the model a routing decision chose, with retries, fallbacks, usage and cost.
+    """Calls the model a routing decision chose, with failover, retries, fallbacks, usage and cost.
 
     Built by :class:`~sirp.SemanticRouter` from its config's ``models``, ``fallback`` and
-    ``dispatch`` sections; one ``openai`` client per model (per event loop for async) is made
-    on first use and reused. ``embed`` (the router's classifier embeddings) serves tool
-    pre-filtering (``policy.tools``).
+    ``dispatch`` sections; one ``openai`` client per provider URL (per event loop for async) is
+    made on first use and reused. ``embed`` (the router's classifier embeddings) serves tool
+    pre-filtering (``policy.tools``). ``balancer`` picks each call's provider and keeps their
+    health (default: one built from the config; pass one with a seeded ``rng`` for reproducible
+    load balancing).
     """
 
-    def __init__(self, config: RouterConfig, *, embed: Embed | None = None) -> None:
+    def __init__(self, config: RouterConfig, *, embed: Embed | None = None, balancer: Balancer | None = None) -> None:
         self.config = config
         self.models = {m.name: m for m in config.models}
         self.tiers = {t.name: t for t in config.tiers}
         self.tools = ToolFilter(config.policy.tools, embed)
+        self.balancer = balancer if balancer is not None else Balancer(config.models, config.dispatch.health)
         self._lock = threading.Lock()
         self._clients: dict[str, OpenAI] = {}
         self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncOpenAI]] = (
@@ -381,15 +309,16 @@ class Dispatcher:
 
     # -- one call ------------------------------------------------------------------------------
 
-    def _api_key(self, mc: ModelConfig) -> SecretStr:
-        if mc.api_key_env is None:
+    def _api_key(self, target: Target) -> SecretStr:
+        env = target.provider.api_key_env
+        if env is None:
             return SecretStr(_NO_KEY)
-        value = os.environ.get(mc.api_key_env)
+        value = os.environ.get(env)
         if not value:
             raise UpstreamError(
-                f"the environment variable {mc.api_key_env} (api_key_env of model {mc.name!r}) is not set; "
-                "export the API key in it",
-                model=mc.name,
+                f"the environment variable {env} (api_key_env of model {target.model.name!r}, provider "
+                f"{target.provider_name!r}) is not set; export the API key in it",
+                model=target.model.name,
                 kind="config",
             )
         return SecretStr(value)
@@ -407,11 +336,9 @@ class Dispatcher:
             body["stream_options"] = options
         return body
 
-    def _call_args(
-        self, mc: ModelConfig, decision: RoutingDecision, req: _Request, timeout: float, *, stream: bool
-    ) -> dict[str, Any]:
-        body = self.payload(mc, decision, req, stream=stream)
-        key = self._api_key(mc)
+    def _call_args(self, target: Target, decision: RoutingDecision, req: _Request, *, stream: bool) -> dict[str, Any]:
+        body = self.payload(target.model, decision, req, stream=stream)
+        key = self._api_key(target)
         headers = {**req.extra_headers, "Authorization": f"Bearer {key.get_secret_value()}"}
         args: dict[str, Any] = {
             "model": body.pop("model"),
@@ -419,7 +346,7 @@ class Dispatcher:
             # Every other field travels as-is, so the family's syntax reaches the server exactly.
             "extra_body": body,
             "extra_headers": headers,
-            "timeout": timeout,
+            "timeout": target.timeout_s,
         }
         if req.extra_query:
             args["extra_query"] = req.extra_query
@@ -427,195 +354,221 @@ class Dispatcher:
             args["stream"] = True
         return args
 
-    def _new_client(self, mc: ModelConfig, *, asynchronous: bool) -> Any:
+    def _new_client(self, provider: ProviderEndpoint, *, asynchronous: bool) -> Any:
         openai = require("openai", extra="client", purpose="Calling the chosen model")
         cls = openai.AsyncOpenAI if asynchronous else openai.OpenAI
-        # The key goes in each request's headers (read at call time); retries are sirp's.
-        return cls(base_url=mc.endpoints()[0].base_url, api_key=_NO_KEY, timeout=mc.timeout_s, max_retries=0)
+        # The key and the timeout go with each request (read at call time); retries are sirp's.
+        return cls(base_url=provider.base_url, api_key=_NO_KEY, max_retries=0)
 
-    def _client(self, mc: ModelConfig) -> OpenAI:
+    def _client(self, provider: ProviderEndpoint) -> OpenAI:
+        # One client (one connection pool) per URL: models served by the same server share it.
         with self._lock:
-            client = self._clients.get(mc.name)
+            client = self._clients.get(provider.base_url)
             if client is None:
-                client = self._clients[mc.name] = self._new_client(mc, asynchronous=False)
+                client = self._clients[provider.base_url] = self._new_client(provider, asynchronous=False)
             return client
 
-    def _async_client(self, mc: ModelConfig) -> AsyncOpenAI:
+    def _async_client(self, provider: ProviderEndpoint) -> AsyncOpenAI:
         # An async HTTP pool belongs to the event loop that opened it: one set of clients per loop.
         loop = asyncio.get_running_loop()
         with self._lock:
             clients = self._async_clients.setdefault(loop, {})
-            client = clients.get(mc.name)
+            client = clients.get(provider.base_url)
             if client is None:
-                client = clients[mc.name] = self._new_client(mc, asynchronous=True)
+                client = clients[provider.base_url] = self._new_client(provider, asynchronous=True)
             return client
 
     def _result(
         self,
         completion: ChatCompletion,
         decision: RoutingDecision,
-        mc: ModelConfig,
-        attempts: list[Attempt],
+        target: Target,
+        sched: Schedule,
         start: float,
         ttft_ms: float | None,
     ) -> RoutedCompletion:
+        mc = target.model
         usage = Usage.from_openai(getattr(completion, "usage", None))
+        steps = sched.trace(target)
         if mc.name != decision.model:
-            failed = sorted({a.model for a in attempts if not a.ok})
-            decision = decision.model_copy(
-                update={
-                    "trace": [
-                        *decision.trace,
-                        TraceStep(rule="dispatch.fallback", detail=f"{', '.join(failed)} failed; {mc.name} answered"),
-                    ]
-                }
-            )
+            failed = sorted({a.model for a in sched.attempts if not a.ok} | set(sched.skipped))
+            steps.append(TraceStep(rule="dispatch.fallback", detail=f"{', '.join(failed)} failed; {mc.name} answered"))
+        if steps:
+            decision = decision.model_copy(update={"trace": [*decision.trace, *steps]})
         return RoutedCompletion(
             completion=completion,
             decision=decision,
             model=mc.name,
+            provider=target.provider_name,
             usage=usage,
             cost_usd=usage.cost_usd(mc) if usage is not None else None,
             latency_ms=_ms(start),
             time_to_first_token_ms=ttft_ms,
-            attempts=attempts,
+            attempts=sched.attempts,
         )
 
+    # -- the attempt loop: one driver per I/O flavour, the rules in Schedule -------------------
+
+    def _drive(self, sched: Schedule, timeout_s: float | None, call: Callable[[Target], _T]) -> tuple[_T, Target]:
+        """Make ``call`` to each target the schedule gives until one succeeds; raise its error when none does."""
+        while (target := sched.next(timeout_s)) is not None:
+            t0 = time.perf_counter()
+            try:
+                out = call(target)
+            except Exception as exc:
+                err = to_upstream_error(exc, target.model.name)
+                if err is None:
+                    sched.abandon(target)
+                    raise
+                wait = sched.failed(target, err, _ms(t0))
+                if wait:
+                    time.sleep(wait)
+                continue
+            except BaseException:  # KeyboardInterrupt and the like: free a probe slot, then leave
+                sched.abandon(target)
+                raise
+            sched.succeeded(target, _ms(t0))
+            return out, target
+        raise sched.error()
+
+    async def _adrive(
+        self, sched: Schedule, timeout_s: float | None, call: Callable[[Target], Awaitable[_T]]
+    ) -> tuple[_T, Target]:
+        """Async :meth:`_drive`."""
+        while (target := sched.next(timeout_s)) is not None:
+            t0 = time.perf_counter()
+            try:
+                out = await call(target)
+            except Exception as exc:
+                err = to_upstream_error(exc, target.model.name)
+                if err is None:
+                    sched.abandon(target)
+                    raise
+                wait = sched.failed(target, err, _ms(t0))
+                if wait:
+                    await asyncio.sleep(wait)
+                continue
+            except BaseException:  # cancellation: free a probe slot, then leave
+                sched.abandon(target)
+                raise
+            sched.succeeded(target, _ms(t0))
+            return out, target
+        raise sched.error()
+
+    def _schedule(self, chain: list[ModelConfig], req: _Request) -> Schedule:
+        return Schedule(chain, self.config.dispatch, req.time_budget_s, self.balancer)
+
     # -- sync ----------------------------------------------------------------------------------
+
+    def _begin(
+        self, messages: Any, params: Mapping[str, Any], route: Callable[[Any], RoutingDecision], *, stream: bool
+    ) -> tuple[RoutingDecision, _Request, Schedule]:
+        req = self.request(messages, params, stream=stream)
+        decision, chain = self.plan(route(req.messages), req)
+        decision, req = self.prepare(decision, req)
+        return decision, req, self._schedule(chain, req)
 
     def complete(
         self, messages: Any, params: Mapping[str, Any], route: Callable[[Any], RoutingDecision]
     ) -> RoutedCompletion:
-        """Route, then call the chosen model (retries, fallbacks) and return its completion."""
+        """Route, then call the chosen model (failover, retries, fallbacks) and return its completion."""
         start = time.perf_counter()
-        req = self.request(messages, params, stream=False)
-        decision, chain = self.plan(route(req.messages), req)
-        decision, req = self.prepare(decision, req)
-        sched = _Schedule(chain, self.config.dispatch, req.time_budget_s)
-        while (step := sched.next(req.timeout_s)) is not None:
-            mc, _, timeout = step
-            t0 = time.perf_counter()
-            try:
-                args = self._call_args(mc, decision, req, timeout, stream=False)
-                completion = _check_completion(self._client(mc).chat.completions.create(**args), mc.name)
-            except Exception as exc:
-                err = to_upstream_error(exc, mc.name)
-                if err is None:
-                    raise
-                wait = sched.failed(mc, err, _ms(t0))
-                if wait:
-                    time.sleep(wait)
-                continue
-            sched.succeeded(mc, _ms(t0))
-            return self._result(completion, decision, mc, sched.attempts, start, None)
-        raise sched.error()
+        decision, req, sched = self._begin(messages, params, route, stream=False)
+
+        def call(t: Target) -> ChatCompletion:
+            args = self._call_args(t, decision, req, stream=False)
+            return _check_completion(self._client(t.provider).chat.completions.create(**args), t.model.name)
+
+        completion, target = self._drive(sched, req.timeout_s, call)
+        return self._result(completion, decision, target, sched, start, None)
 
     def stream(self, messages: Any, params: Mapping[str, Any], route: Callable[[Any], RoutingDecision]) -> RoutedStream:
-        """Route, then open a stream from the chosen model; retries and fallbacks happen before its first chunk."""
+        """Route, then open a stream from the chosen model; failover, retries, fallbacks: before its first chunk."""
         start = time.perf_counter()
-        req = self.request(messages, params, stream=True)
-        decision, chain = self.plan(route(req.messages), req)
-        decision, req = self.prepare(decision, req)
-        sched = _Schedule(chain, self.config.dispatch, req.time_budget_s)
-        while (step := sched.next(req.timeout_s)) is not None:
-            mc, _, timeout = step
-            t0 = time.perf_counter()
+        decision, req, sched = self._begin(messages, params, route, stream=True)
+
+        def call(t: Target) -> tuple[Stream[ChatCompletionChunk], ChatCompletionChunk]:
             stream: Stream[ChatCompletionChunk] | None = None
             try:
-                args = self._call_args(mc, decision, req, timeout, stream=True)
-                stream = self._client(mc).chat.completions.create(**args)
+                stream = self._client(t.provider).chat.completions.create(
+                    **self._call_args(t, decision, req, stream=True)
+                )
                 first = next(stream, None)
                 if first is None:
                     raise UpstreamError(
-                        "the stream ended before its first chunk", model=mc.name, kind="invalid_response"
+                        "the stream ended before its first chunk", model=t.model.name, kind="invalid_response"
                     )
-            except Exception as exc:
+            except BaseException:
                 if stream is not None:
                     stream.close()
-                err = to_upstream_error(exc, mc.name)
-                if err is None:
-                    raise
-                wait = sched.failed(mc, err, _ms(t0))
-                if wait:
-                    time.sleep(wait)
-                continue
-            sched.succeeded(mc, _ms(t0))
-            acc = _Accumulator(self, decision, mc, sched.attempts, start)
-            acc.add(first, time.perf_counter())
-            return RoutedStream(stream, first, acc)
-        raise sched.error()
+                raise
+            return stream, first
+
+        (stream, first), target = self._drive(sched, req.timeout_s, call)
+        acc = _Accumulator(self, decision, target, sched, start)
+        acc.add(first, time.perf_counter())
+        return RoutedStream(stream, first, acc)
 
     # -- async ---------------------------------------------------------------------------------
 
-    async def _aprepare(self, decision: RoutingDecision, req: _Request) -> tuple[RoutingDecision, _Request]:
+    async def _abegin(
+        self,
+        messages: Any,
+        params: Mapping[str, Any],
+        aroute: Callable[[Any], Awaitable[RoutingDecision]],
+        *,
+        stream: bool,
+    ) -> tuple[RoutingDecision, _Request, Schedule]:
+        req = self.request(messages, params, stream=stream)
+        decision, chain = self.plan(await aroute(req.messages), req)
         if self.tools.applies(req.body.get("tools")):  # the classifier runs: keep it off the event loop
-            return await asyncio.to_thread(self.prepare, decision, req)
-        return self.prepare(decision, req)
+            decision, req = await asyncio.to_thread(self.prepare, decision, req)
+        else:
+            decision, req = self.prepare(decision, req)
+        return decision, req, self._schedule(chain, req)
 
     async def acomplete(
         self, messages: Any, params: Mapping[str, Any], aroute: Callable[[Any], Awaitable[RoutingDecision]]
     ) -> RoutedCompletion:
         """Async :meth:`complete`."""
         start = time.perf_counter()
-        req = self.request(messages, params, stream=False)
-        decision, chain = self.plan(await aroute(req.messages), req)
-        decision, req = await self._aprepare(decision, req)
-        sched = _Schedule(chain, self.config.dispatch, req.time_budget_s)
-        while (step := sched.next(req.timeout_s)) is not None:
-            mc, _, timeout = step
-            t0 = time.perf_counter()
-            try:
-                args = self._call_args(mc, decision, req, timeout, stream=False)
-                completion = _check_completion(await self._async_client(mc).chat.completions.create(**args), mc.name)
-            except Exception as exc:
-                err = to_upstream_error(exc, mc.name)
-                if err is None:
-                    raise
-                wait = sched.failed(mc, err, _ms(t0))
-                if wait:
-                    await asyncio.sleep(wait)
-                continue
-            sched.succeeded(mc, _ms(t0))
-            return self._result(completion, decision, mc, sched.attempts, start, None)
-        raise sched.error()
+        decision, req, sched = await self._abegin(messages, params, aroute, stream=False)
+
+        async def call(t: Target) -> ChatCompletion:
+            args = self._call_args(t, decision, req, stream=False)
+            return _check_completion(await self._async_client(t.provider).chat.completions.create(**args), t.model.name)
+
+        completion, target = await self._adrive(sched, req.timeout_s, call)
+        return self._result(completion, decision, target, sched, start, None)
 
     async def astream(
         self, messages: Any, params: Mapping[str, Any], aroute: Callable[[Any], Awaitable[RoutingDecision]]
     ) -> AsyncRoutedStream:
         """Async :meth:`stream`."""
         start = time.perf_counter()
-        req = self.request(messages, params, stream=True)
-        decision, chain = self.plan(await aroute(req.messages), req)
-        decision, req = await self._aprepare(decision, req)
-        sched = _Schedule(chain, self.config.dispatch, req.time_budget_s)
-        while (step := sched.next(req.timeout_s)) is not None:
-            mc, _, timeout = step
-            t0 = time.perf_counter()
+        decision, req, sched = await self._abegin(messages, params, aroute, stream=True)
+
+        async def call(t: Target) -> tuple[AsyncStream[ChatCompletionChunk], ChatCompletionChunk]:
             stream: AsyncStream[ChatCompletionChunk] | None = None
             try:
-                args = self._call_args(mc, decision, req, timeout, stream=True)
-                stream = await self._async_client(mc).chat.completions.create(**args)
+                args = self._call_args(t, decision, req, stream=True)
+                stream = await self._async_client(t.provider).chat.completions.create(**args)
                 try:
                     first = await stream.__anext__()
                 except StopAsyncIteration:
                     raise UpstreamError(
-                        "the stream ended before its first chunk", model=mc.name, kind="invalid_response"
+                        "the stream ended before its first chunk", model=t.model.name, kind="invalid_response"
                     ) from None
-            except Exception as exc:
+            except BaseException:
                 if stream is not None:
                     await stream.close()
-                err = to_upstream_error(exc, mc.name)
-                if err is None:
-                    raise
-                wait = sched.failed(mc, err, _ms(t0))
-                if wait:
-                    await asyncio.sleep(wait)
-                continue
-            sched.succeeded(mc, _ms(t0))
-            acc = _Accumulator(self, decision, mc, sched.attempts, start)
-            acc.add(first, time.perf_counter())
-            return AsyncRoutedStream(stream, first, acc)
-        raise sched.error()
+                raise
+            return stream, first
+
+        (stream, first), target = await self._adrive(sched, req.timeout_s, call)
+        acc = _Accumulator(self, decision, target, sched, start)
+        acc.add(first, time.perf_counter())
+        return AsyncRoutedStream(stream, first, acc)
 
     # -- lifecycle -----------------------------------------------------------------------------
 

@@ -18,9 +18,10 @@ __all__ = ["Attempt", "RoutedCompletion"]
 class Attempt:
     """One call to one model endpoint, successful or not.
 
-    ``try_number`` is 1 for the first call to a model, 2 for its first retry, and so on;
-    ``wait_s`` is the backoff sirp waited before the next call to the same model (``None``
-    when it moved on instead).
+    ``try_number`` counts the calls to a model: 1 for the first, 2 for the next (a retry, or a
+    failover to another of its providers), and so on; ``provider`` names the provider called
+    (``models[].providers[].name``, or the host of ``base_url``); ``wait_s`` is the backoff sirp
+    waited before the next call to the same model (``None`` when it failed over or moved on).
     """
 
     model: str
@@ -31,6 +32,7 @@ class Attempt:
     status_code: int | None = None
     retryable: bool = False
     wait_s: float | None = None
+    provider: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -38,7 +40,8 @@ class Attempt:
         return self.error is None
 
     def __str__(self) -> str:
-        head = f"{self.model} (try {self.try_number}, {self.latency_ms:.0f} ms): "
+        via = f" via {self.provider}" if self.provider is not None else ""
+        head = f"{self.model}{via} (try {self.try_number}, {self.latency_ms:.0f} ms): "
         if self.ok:
             return head + "ok"
         tail = ""
@@ -50,6 +53,7 @@ class Attempt:
         """JSON-serialisable form."""
         return {
             "model": self.model,
+            "provider": self.provider,
             "try_number": self.try_number,
             "latency_ms": self.latency_ms,
             "ok": self.ok,
@@ -69,6 +73,7 @@ class RoutedCompletion:
         completion: the ``openai`` ``ChatCompletion`` (for a stream: assembled from its chunks).
         decision: the routing decision, with pins, forced reasoning and fallbacks in its trace.
         model: the model that answered (after a fallback it differs from ``decision.model``).
+        provider: the provider of ``model`` that answered (see ``models[].providers``).
         usage: tokens as the endpoint reported them; ``None`` when it reported none.
         cost_usd: ``usage`` at the answering model's prices; ``None`` without usage.
         latency_ms: from the call to the last byte, routing, retries and waits included.
@@ -87,8 +92,9 @@ class RoutedCompletion:
     latency_ms: float
     time_to_first_token_ms: float | None = None
     attempts: list[Attempt] = field(default_factory=list)
-
+    provider: str | None = None
     cache: Literal["hit", "miss", "refresh", "bypass"] | None = None
+
     @property
     def content(self) -> str | None:
         """The text of the first choice."""
@@ -111,6 +117,7 @@ class RoutedCompletion:
             "completion": self.completion.model_dump(mode="json"),
             "decision": self.decision.model_dump(mode="json"),
             "model": self.model,
+            "provider": self.provider,
             "usage": self.usage.to_dict() if self.usage is not None else None,
             "cost_usd": self.cost_usd,
             "latency_ms": self.latency_ms,

@@ -10,10 +10,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from sirp.config.schema import ModelConfig
 from sirp.decision import RoutingDecision
 from sirp.errors import InputError, UpstreamError
 from sirp.providers.result import Attempt, RoutedCompletion
+from sirp.providers.schedule import Schedule, Target
 from sirp.providers.upstream import to_upstream_error
 
 if TYPE_CHECKING:
@@ -42,15 +42,17 @@ class _Accumulator:
     """Builds a stream's final completion, usage and time to first token from its chunks."""
 
     def __init__(
-        self, dispatcher: Dispatcher, decision: RoutingDecision, mc: ModelConfig, attempts: list[Attempt], start: float
+        self, dispatcher: Dispatcher, decision: RoutingDecision, target: Target, sched: Schedule, start: float
     ) -> None:
         from openai.lib.streaming.chat import ChatCompletionStreamState
 
         self.state: Any = ChatCompletionStreamState()
         self.dispatcher = dispatcher
         self.decision = decision
-        self.mc = mc
-        self.attempts = attempts
+        self.target = target
+        self.sched = sched
+        self.model = target.model.name
+        self.attempts = sched.attempts
         self.start = start
         self.chunks = 0
         self.finished = False
@@ -76,7 +78,7 @@ class _Accumulator:
             completion = ChatCompletion.model_construct(**snapshot.to_dict())
             first = self.token_at if self.token_at is not None else self.first_at
             ttft = (first - self.start) * 1000 if first is not None else None
-            self.result = self.dispatcher._result(completion, self.decision, self.mc, self.attempts, self.start, ttft)
+            self.result = self.dispatcher._result(completion, self.decision, self.target, self.sched, self.start, ttft)
         return self.result
 
     def ended(self) -> RoutedCompletion:
@@ -85,7 +87,7 @@ class _Accumulator:
             raise self.broken(
                 UpstreamError(
                     "it ended without a finish_reason, so the answer is incomplete",
-                    model=self.mc.name,
+                    model=self.model,
                     kind="stream_broken",
                     is_retryable=True,
                 )
@@ -93,21 +95,24 @@ class _Accumulator:
         return self.finish()
 
     def broken(self, err: UpstreamError) -> UpstreamError:
+        # A stream that breaks midway counts against its provider's health like any failed call.
+        self.dispatcher.balancer.record_failure(self.model, self.target.provider_name)
         self.attempts.append(
             Attempt(
-                model=self.mc.name,
-                try_number=self.attempts[-1].try_number if self.attempts else 1,
+                model=self.model,
+                try_number=self.target.try_number,
                 latency_ms=_ms(self.start),
                 error=str(err),
                 kind="stream_broken",
                 status_code=err.status_code,
                 retryable=err.is_retryable,
+                provider=self.target.provider_name,
             )
         )
         return UpstreamError(
-            f"the stream from {self.mc.name!r} broke after {self.chunks} chunks: {err}. Part of the answer was "
-            "already delivered, so sirp does not retry or fall back; call again to start over",
-            model=self.mc.name,
+            f"the stream from {self.model!r} ({self.target.provider_name}) broke after {self.chunks} chunks: {err}. "
+            "Part of the answer was already delivered, so sirp does not retry or fall back; call again to start over",
+            model=self.model,
             kind="stream_broken",
             status_code=err.status_code,
             is_retryable=err.is_retryable,
@@ -137,7 +142,12 @@ class RoutedStream:
     @property
     def model(self) -> str:
         """The model that is answering."""
-        return self._acc.mc.name
+        return self._acc.model
+
+    @property
+    def provider(self) -> str:
+        """The provider of :attr:`model` that is answering."""
+        return self._acc.target.provider_name
 
     @property
     def attempts(self) -> list[Attempt]:
@@ -209,7 +219,12 @@ class AsyncRoutedStream:
     @property
     def model(self) -> str:
         """The model that is answering."""
-        return self._acc.mc.name
+        return self._acc.model
+
+    @property
+    def provider(self) -> str:
+        """The provider of :attr:`model` that is answering."""
+        return self._acc.target.provider_name
 
     @property
     def attempts(self) -> list[Attempt]:

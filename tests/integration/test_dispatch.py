@@ -290,7 +290,10 @@ def test_garbage_answer_is_a_clear_error_and_not_retried(r: SemanticRouter, fake
     assert out.attempts[0].kind == "invalid_response"
     assert "not JSON" in (out.attempts[0].error or "")
     assert len(fake_openai.requests_for("small")) == 1
-    with pytest.raises(AllAttemptsFailedError, match=r"small \(try 1, \d+ ms\): answered with something that is not"):
+    with pytest.raises(
+        AllAttemptsFailedError,
+        match=r"small via 127\.0\.0\.1:\d+ \(try 1, \d+ ms\): answered with something that is not",
+    ):
         r.complete(MSGS, model="small")
 
 

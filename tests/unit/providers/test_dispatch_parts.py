@@ -12,8 +12,10 @@ import pytest
 from sirp.config.schema import DispatchConfig, ModelConfig, RouterConfig
 from sirp.decision import RoutingDecision
 from sirp.errors import AllAttemptsFailedError, ConfigError, MissingDependencyError, UpstreamError
-from sirp.providers.client import Dispatcher, _Schedule
+from sirp.providers.balancer import Balancer
+from sirp.providers.client import Dispatcher
 from sirp.providers.result import Attempt
+from sirp.providers.schedule import Schedule
 from sirp.providers.upstream import parse_retry_after, to_upstream_error
 from sirp.providers.usage import Usage
 
@@ -72,19 +74,23 @@ def transient(retry_after: float | None = None) -> UpstreamError:
     return UpstreamError("HTTP 503: down", model="m", status_code=503, retry_after=retry_after, is_retryable=True)
 
 
+def schedule(chain: list[ModelConfig], cfg: DispatchConfig | None = None, budget_s: float = 60) -> Schedule:
+    return Schedule(chain, cfg or DispatchConfig(), budget_s, Balancer(chain))
+
+
 def test_schedule_backs_off_exponentially_then_falls_back() -> None:
     cfg = DispatchConfig(backoff_initial_s=0.1, backoff_multiplier=3, backoff_max_s=0.5)
     a, b = mc("a", retries=3), mc("b", retries=0)
-    s = _Schedule([a, b], cfg, budget_s=60)
+    s = schedule([a, b], cfg)
     waits = []
     for _ in range(4):
         step = s.next(None)
-        assert step is not None and step[0] is a
-        waits.append(s.failed(a, transient(), 1.0))
+        assert step is not None and step.model is a
+        waits.append(s.failed(step, transient(), 1.0))
     assert waits == [pytest.approx(0.1), pytest.approx(0.3), pytest.approx(0.5), 0.0]  # capped, then move on
     step = s.next(None)
-    assert step is not None and step[:2] == (b, 1)
-    assert s.failed(b, transient(), 1.0) == 0.0
+    assert step is not None and (step.model, step.try_number, step.provider_name) == (b, 1, "h")
+    assert s.failed(step, transient(), 1.0) == 0.0
     assert s.next(None) is None
     err = s.error()
     assert isinstance(err, AllAttemptsFailedError) and len(err.attempts) == 5 and err.is_retryable
@@ -92,25 +98,28 @@ def test_schedule_backs_off_exponentially_then_falls_back() -> None:
 
 
 def test_schedule_honours_retry_after_and_does_not_retry_permanent_errors() -> None:
-    s = _Schedule([mc("a"), mc("b")], DispatchConfig(), budget_s=60)
-    s.next(None)
-    assert s.failed(mc("a"), transient(retry_after=2.5), 1.0) == 2.5
-    s.next(None)
-    assert s.failed(mc("a"), UpstreamError("HTTP 400: bad", model="a", status_code=400), 1.0) == 0.0
+    s = schedule([mc("a"), mc("b")])
     step = s.next(None)
-    assert step is not None and step[0].name == "b"
+    assert step is not None
+    assert s.failed(step, transient(retry_after=2.5), 1.0) == 2.5
+    step = s.next(None)
+    assert step is not None
+    assert s.failed(step, UpstreamError("HTTP 400: bad", model="a", status_code=400), 1.0) == 0.0
+    step = s.next(None)
+    assert step is not None and step.model.name == "b"
 
 
 def test_schedule_caps_attempt_timeouts_by_the_budget() -> None:
-    s = _Schedule([mc("a")], DispatchConfig(), budget_s=0.2)
+    s = schedule([mc("a")], budget_s=0.2)
     step = s.next(None)
-    assert step is not None and step[2] <= 0.2  # the model's own timeout is 60 s
-    assert s.failed(mc("a"), transient(retry_after=5), 1.0) == 0.0  # no time to wait that long
+    assert step is not None and step.timeout_s <= 0.2  # the model's own timeout is 60 s
+    assert s.failed(step, transient(retry_after=5), 1.0) == 0.0  # no time to wait that long
     assert s.next(None) is None
 
 
 def test_attempt_str() -> None:
     assert str(Attempt("m", 2, 12.3)) == "m (try 2, 12 ms): ok"
+    assert str(Attempt("m", 1, 3, provider="gpu-a")) == "m via gpu-a (try 1, 3 ms): ok"
     assert (
         str(Attempt("m", 1, 5, error="HTTP 503: x", wait_s=0.5)) == "m (try 1, 5 ms): HTTP 503: x; retried after 0.50 s"
     )
