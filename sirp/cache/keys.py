@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import Any
 from sirp.errors import InputError, PromptTypeError
 from sirp.prompts import to_routing_text
 
-__all__ = ["NOT_IN_FINGERPRINT", "CacheKey", "fingerprint", "normalise", "request_key"]
+__all__ = ["NOT_IN_FINGERPRINT", "CacheKey", "fingerprint", "normalise", "numbers", "request_key"]
 
 #: Request parameters that change how an answer is delivered or how sirp behaves, not what the
 #: answer is: a streamed and a plain request for the same question share an answer.
@@ -38,6 +39,14 @@ def normalise(text: str) -> str:
     mean something else in another case.
     """
     return " ".join(unicodedata.normalize("NFKC", text).split())
+
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def numbers(text: str) -> tuple[str, ...]:
+    """The numbers written in ``text`` (digits, with inner ``.`` or ``,``), sorted: order may change, values may not."""
+    return tuple(sorted(_NUMBER.findall(text)))
 
 
 def _jsonable(value: Any) -> Any:

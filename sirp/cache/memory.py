@@ -10,7 +10,7 @@ import numpy as np
 
 from sirp.cache.entry import CacheEntry, CacheHit, Clock
 from sirp.cache.index import VectorIndex
-from sirp.cache.store import MAX_CANDIDATES, CacheStore
+from sirp.cache.store import MAX_CANDIDATES, Accept, CacheStore
 
 __all__ = ["MemoryStore"]
 
@@ -36,7 +36,9 @@ class MemoryStore(CacheStore):
     def __len__(self) -> int:
         return len(self._entries)
 
-    def search(self, vector: np.ndarray, fingerprint: str, threshold: float) -> CacheHit | None:
+    def search(
+        self, vector: np.ndarray, fingerprint: str, threshold: float, accept: Accept | None = None
+    ) -> CacheHit | None:
         """See :meth:`CacheStore.search`."""
         now = self.clock()
         with self._lock:
@@ -48,6 +50,9 @@ class MemoryStore(CacheStore):
                 entry = self._entries[best[0]]
                 if entry.expired(now):
                     self._drop(entry.id)
+                    continue
+                if accept is not None and not accept(entry):
+                    skip.add(entry.id)
                     continue
                 self._entries.move_to_end(entry.id)
                 return CacheHit(entry=entry, similarity=best[1])

@@ -24,6 +24,7 @@ lookup costs one or two round trips; in exchange, search is exact and needs no R
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from typing import Any
@@ -33,9 +34,11 @@ import numpy as np
 from sirp._imports import require
 from sirp.cache.entry import CacheEntry, CacheHit, Clock
 from sirp.cache.index import VectorIndex
-from sirp.cache.store import MAX_CANDIDATES, CacheStore, CacheUnavailableError
+from sirp.cache.store import MAX_CANDIDATES, Accept, CacheStore, CacheUnavailableError
 
 __all__ = ["RedisStore"]
+
+logger = logging.getLogger(__name__)
 
 # KEYS: entry, lru, log, seq. ARGV: id, now_ms, ttl_ms (0: none), max_entries, log_maxlen,
 # entry key prefix, fingerprint, vector, expires, then the entry's hash fields and values.
@@ -53,6 +56,7 @@ redis.call('ZADD', KEYS[2], now, id)
 local seq = redis.call('INCR', KEYS[4])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', maxlen, '*', 'op', 'put', 'seq', seq, 'id', id,
            'fp', ARGV[7], 'vec', ARGV[8], 'exp', ARGV[9])
+local evicted = {}
 local n = redis.call('ZCARD', KEYS[2])
 if n > cap then
   local gone = redis.call('ZPOPMIN', KEYS[2], n - cap)
@@ -60,9 +64,10 @@ if n > cap then
     redis.call('DEL', prefix .. gone[i])
     seq = redis.call('INCR', KEYS[4])
     redis.call('XADD', KEYS[3], 'MAXLEN', '~', maxlen, '*', 'op', 'del', 'seq', seq, 'id', gone[i])
+    evicted[#evicted + 1] = gone[i]
   end
 end
-return seq
+return evicted
 """
 
 # KEYS: entry, lru, log, seq. ARGV: id, log_maxlen.
@@ -93,8 +98,9 @@ class RedisStore(CacheStore):
         socket_timeout_s: a Redis call slower than this fails, and the request goes on uncached.
         client: an existing ``redis.Redis`` (binary responses) instead of ``url``.
 
-    Raises:
-        CacheUnavailableError: Redis cannot be reached when the store loads its entries.
+    A Redis that cannot be reached at start is logged, and the entries are loaded on the first
+    call that reaches it; until then every call raises :class:`CacheUnavailableError` (the
+    router reads it as a miss).
     """
 
     def __init__(
@@ -130,7 +136,11 @@ class RedisStore(CacheStore):
         self._seq = 0
         self._last_id: bytes | str = "0-0"
         self._synced_at = -float("inf")
-        self._call(self._reload)
+        self._loaded = False
+        try:
+            self._call(self._reload)
+        except CacheUnavailableError as err:
+            logger.warning("semantic cache: %s; entries load once Redis answers", err)
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -168,9 +178,13 @@ class RedisStore(CacheStore):
             self._seq = int(seq or 0)
             self._last_id = last[0][0] if last else "0-0"
             self._synced_at = time.monotonic()
+            self._loaded = True
 
     def _sync(self) -> None:
         """Apply the log records this replica has not seen yet."""
+        if not self._loaded:
+            self._reload()
+            return
         if time.monotonic() - self._synced_at < self.sync_interval_s:
             return
         with self._lock:
@@ -221,11 +235,13 @@ class RedisStore(CacheStore):
         """Entries in Redis (every replica's)."""
         return int(self._call(self._r.zcard, self._lru))
 
-    def search(self, vector: np.ndarray, fingerprint: str, threshold: float) -> CacheHit | None:
+    def search(
+        self, vector: np.ndarray, fingerprint: str, threshold: float, accept: Accept | None = None
+    ) -> CacheHit | None:
         """See :meth:`CacheStore.search`."""
-        return self._call(self._search, vector, fingerprint, threshold)  # type: ignore[no-any-return]
+        return self._call(self._search, vector, fingerprint, threshold, accept)  # type: ignore[no-any-return]
 
-    def _search(self, vector: np.ndarray, fingerprint: str, threshold: float) -> CacheHit | None:
+    def _search(self, vector: np.ndarray, fingerprint: str, threshold: float, accept: Accept | None) -> CacheHit | None:
         self._sync()
         now = self.clock()
         skip: set[str] = set()
@@ -252,6 +268,9 @@ class RedisStore(CacheStore):
                 self._delete(entry_id)
                 skip.add(entry_id)
                 continue
+            if accept is not None and not accept(entry):
+                skip.add(entry_id)
+                continue
             return CacheHit(entry=entry, similarity=sim)
         return None
 
@@ -268,7 +287,7 @@ class RedisStore(CacheStore):
             b"resp", json.dumps(entry.response, separators=(",", ":")), b"model", entry.model,
             b"cat", entry.category or "", b"created", repr(entry.created_at), b"exp", exp,
         ]  # fmt: skip
-        self._put(
+        evicted = self._put(
             keys=[self._prefix + entry.id, self._lru, self._log, self._seq_key],
             args=[
                 entry.id, int(entry.created_at * 1000), ttl_ms, self.max_entries, self._log_maxlen,
@@ -278,6 +297,8 @@ class RedisStore(CacheStore):
         with self._lock:
             # Searchable here at once; the log record comes back on the next sync (applied idempotently).
             self._local_put(entry.id, entry.fingerprint, vec, exp)
+            for gone in evicted:
+                self._local_drop(_str(gone))
 
     def _delete(self, entry_id: str) -> None:
         self._del(

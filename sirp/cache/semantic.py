@@ -19,7 +19,7 @@ import numpy as np
 
 from sirp.cache.encoder import FolderEncoder, TextEncoder
 from sirp.cache.entry import CacheEntry, CacheHit, Clock, unit_vector
-from sirp.cache.keys import CacheKey, request_key
+from sirp.cache.keys import CacheKey, numbers, request_key
 from sirp.cache.memory import MemoryStore
 from sirp.cache.store import CacheStore, CacheUnavailableError
 from sirp.config.cache import CacheConfig
@@ -112,8 +112,15 @@ class SemanticCache:
         """The cached answer for ``key``, or ``None`` (also when the backend is down: logged)."""
         if not self.applies(category):
             return None
+        accept = None
+        if self.config.match_numbers:
+            wanted = numbers(key.text)
+
+            def accept(entry: CacheEntry) -> bool:
+                return numbers(entry.text) == wanted
+
         try:
-            return self.store.search(unit_vector(vector), key.fingerprint, self.threshold(category))
+            return self.store.search(unit_vector(vector), key.fingerprint, self.threshold(category), accept)
         except CacheUnavailableError as err:
             logger.warning("semantic cache lookup skipped: %s", err)
             return None

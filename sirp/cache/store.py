@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from types import TracebackType
 
 import numpy as np
@@ -10,7 +11,10 @@ import numpy as np
 from sirp.cache.entry import CacheEntry, CacheHit
 from sirp.errors import SirpError
 
-__all__ = ["CacheStore", "CacheUnavailableError"]
+__all__ = ["Accept", "CacheStore", "CacheUnavailableError"]
+
+#: Extra check a candidate entry must pass to be returned (e.g. same numbers in both texts).
+Accept = Callable[[CacheEntry], bool]
 
 #: Candidates a lookup tries before it gives up, when the best ones turn out to be gone
 #: (expired, evicted by another replica, or corrupt).
@@ -32,8 +36,10 @@ class CacheStore(abc.ABC):
     """
 
     @abc.abstractmethod
-    def search(self, vector: np.ndarray, fingerprint: str, threshold: float) -> CacheHit | None:
-        """The most similar live entry under ``fingerprint`` with similarity ≥ ``threshold``.
+    def search(
+        self, vector: np.ndarray, fingerprint: str, threshold: float, accept: Accept | None = None
+    ) -> CacheHit | None:
+        """The most similar live entry under ``fingerprint`` with similarity ≥ ``threshold`` that ``accept`` takes.
 
         A hit counts as a use for LRU eviction.
         """

