@@ -106,12 +106,16 @@ class CachedDispatch:
             key = self.cache.key(messages, params)
         except (InputError, TypeError, ValueError):
             key = None  # not a valid prompt: the dispatcher raises the proper error
+        separate = None
+        if key is not None and mode != "bypass" and self.cache.encoder is not None:
+            # A separate encoder shares nothing with the classifier: run both passes side by side.
+            separate = self.cache.submit_embed(key.text)
         decision, vector = route(messages)
+        if separate is not None:
+            vector = separate.result()
         plan = _Plan(decision=decision, start=start)
         if key is None or mode == "bypass" or not self.cache.applies(decision.category):
             return plan
-        if self.cache.encoder is not None:
-            vector = self.cache.embed(key.text)
         if vector is None:
             # Truncated (or no embedding output): two long requests may differ past the cut.
             return plan

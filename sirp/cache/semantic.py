@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -77,6 +79,8 @@ class SemanticCache:
         if encoder is None and self.config.encoder is not None:
             encoder = FolderEncoder(self.config.encoder)
         self.encoder = encoder
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self.store)
@@ -97,6 +101,16 @@ class SemanticCache:
             raise ConfigError("this cache has no encoder: pass embeddings to lookup()/put(), or set cache.encoder")
         vectors, truncated = self.encoder.encode([text])
         return None if bool(truncated[0]) else vectors[0]
+
+    def submit_embed(self, text: str) -> Future[np.ndarray | None]:
+        """:meth:`embed` in a worker thread, so that a separate encoder runs while the router classifies.
+
+        ONNX Runtime releases the GIL, so the two passes overlap on two cores.
+        """
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sirp-cache-embed")
+            return self._pool.submit(self.embed, text)
 
     def applies(self, category: str | None) -> bool:
         """Whether requests of ``category`` may use the cache (not in ``exclude_categories``)."""
@@ -173,7 +187,11 @@ class SemanticCache:
         self.store.clear()
 
     def close(self) -> None:
-        """Release the store's connections and the encoder."""
+        """Release the store's connections, the embedding threads and the encoder."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
         self.store.close()
         close = getattr(self.encoder, "close", None)
         if callable(close):

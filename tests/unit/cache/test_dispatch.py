@@ -310,3 +310,21 @@ def test_chunks_of_carries_tool_calls_and_reasoning() -> None:
     assert delta.tool_calls[0].index == 0 and delta.tool_calls[0].function.name == "f"
     assert (delta.model_extra or {}).get("reasoning_content") == "thinking"
     assert chunk.choices[0].finish_reason == "tool_calls"
+
+
+def test_a_separate_encoder_runs_beside_the_router_and_its_vectors_are_used() -> None:
+    from tests.unit.cache.helpers import BowEncoder
+
+    fake = FakeDispatcher()
+    enc = BowEncoder()
+    cache = SemanticCache(CacheConfig(enabled=True), encoder=enc)
+    cd = CachedDispatch(cache, lambda: fake)
+
+    def route_without_embedding(messages):
+        return decision(), None  # the classifier has no embedding: only the separate encoder can key
+
+    assert cd.complete("separate encoder question", {}, route_without_embedding).cache == "miss"
+    assert cd.complete("QUESTION separate encoder", {}, route_without_embedding).cache == "hit"
+    assert enc.calls == 2 and fake.calls == 1
+    cache.close()
+    assert cache._pool is None
