@@ -8,13 +8,19 @@ from typing import Any
 
 from sirp.errors import InputError
 
-__all__ = ["load_router", "run"]
+__all__ = ["load_config", "load_router", "run"]
 
 
 def load_router(args: argparse.Namespace) -> Any:
     """Build a SemanticRouter from the common router options of a subcommand."""
-    from sirp.config.loader import config_from_dict, config_from_yaml
     from sirp.router import SemanticRouter
+
+    return SemanticRouter(load_config(args))
+
+
+def load_config(args: argparse.Namespace) -> Any:
+    """The RouterConfig of the common router options: ``--config``, then ``--model/--provider/--threads``."""
+    from sirp.config.loader import config_from_dict, config_from_yaml
 
     config = config_from_yaml(args.config) if getattr(args, "config", None) else config_from_dict({})
     classifier: dict[str, Any] = {}
@@ -30,7 +36,7 @@ def load_router(args: argparse.Namespace) -> Any:
         merged = config.model_dump()
         merged["classifier"].update(classifier)
         config = config_from_dict(merged, source="command-line options")
-    return SemanticRouter(config)
+    return config
 
 
 def run(args: argparse.Namespace) -> int:
