@@ -56,7 +56,9 @@ def run(args: argparse.Namespace) -> int:
                 raise InputError(f"{path}: categories {unknown} are not labels of this model ({', '.join(labels)})")
             if not rows:
                 raise InputError(f"{path} has no rows with a category")
-            signals = router.extractor.extract([r.text for r in rows])
+            texts = [r.text for r in rows]
+            step = router.config.classifier.batch_size  # one pass over a whole set would pad it all to 512
+            signals = [s for i in range(0, len(texts), step) for s in router.extractor.extract(texts[i : i + step])]
             # Scores already carry the current bias: remove it so the new fit starts from the raw head.
             logp = np.log(np.clip([[s.scores[c] for c in labels] for s in signals], 1e-12, 1.0)) - old
             y = np.array([labels.index(str(r.category)) for r in rows])
