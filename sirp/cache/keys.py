@@ -20,7 +20,17 @@ from typing import Any
 from sirp.errors import InputError, PromptTypeError
 from sirp.prompts import to_routing_text
 
-__all__ = ["NOT_IN_FINGERPRINT", "CacheKey", "fingerprint", "normalise", "numbers", "request_key"]
+__all__ = [
+    "NOT_IN_FINGERPRINT",
+    "CacheKey",
+    "fingerprint",
+    "names",
+    "normalise",
+    "numbers",
+    "polarity",
+    "request_key",
+    "same_details",
+]
 
 #: Request parameters that change how an answer is delivered or how sirp behaves, not what the
 #: answer is: a streamed and a plain request for the same question share an answer.
@@ -47,6 +57,51 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 def numbers(text: str) -> tuple[str, ...]:
     """The numbers written in ``text`` (digits, with inner ``.`` or ``,``), sorted: order may change, values may not."""
     return tuple(sorted(_NUMBER.findall(text)))
+
+
+#: Words that flip or bound a question's meaning while barely moving its embedding
+#: ("Which is true" / "Which is not true", "most" / "least").
+_POLARITY = frozenset(
+    {
+        "not", "no", "never", "none", "nor", "neither", "nothing", "without", "except",
+        "true", "false", "correct", "incorrect", "most", "least", "maximum", "minimum",
+        "highest", "lowest", "largest", "smallest", "increase", "decrease", "before", "after",
+    }
+)  # fmt: skip
+_CONTRACTION = re.compile(r"(?i)\b(can)not\b|n't\b")
+_WORD = re.compile(r"[a-z]+")
+# A capitalised word after a lower-case word, comma or colon: a name, not a sentence start.
+_NAME = re.compile(r"(?<=[a-z,;:] )([A-Z][a-zA-Z]{2,})\b")
+
+
+def polarity(text: str) -> tuple[str, ...]:
+    """Negations and opposites in ``text`` ("doesn't" counts as "not"), sorted, with repeats."""
+    expanded = _CONTRACTION.sub(lambda m: f"{m.group(1) or ''} not", text.lower())
+    return tuple(sorted(w for w in _WORD.findall(expanded) if w in _POLARITY))
+
+
+def names(text: str) -> frozenset[str]:
+    """Capitalised words inside sentences (names of people, places, things), lower-cased."""
+    return frozenset(m.group(1).lower() for m in _NAME.finditer(text))
+
+
+def same_details(
+    a: str, b: str, *, match_numbers: bool = True, match_negations: bool = True, match_names: bool = True
+) -> bool:
+    """Whether two texts agree on what embeddings blur: numbers, negations/opposites, names.
+
+    Names are compared loosely so that a lower-cased paraphrase still matches: every name in
+    one text must appear as a word in the other, in any case.
+    """
+    if match_numbers and numbers(a) != numbers(b):
+        return False
+    if match_negations and polarity(a) != polarity(b):
+        return False
+    if match_names:
+        words_a, words_b = set(_WORD.findall(a.lower())), set(_WORD.findall(b.lower()))
+        if not (names(a) <= words_b and names(b) <= words_a):
+            return False
+    return True
 
 
 def _jsonable(value: Any) -> Any:

@@ -21,7 +21,7 @@ import numpy as np
 
 from sirp.cache.encoder import FolderEncoder, TextEncoder
 from sirp.cache.entry import CacheEntry, CacheHit, Clock, unit_vector
-from sirp.cache.keys import CacheKey, numbers, request_key
+from sirp.cache.keys import CacheKey, request_key, same_details
 from sirp.cache.memory import MemoryStore
 from sirp.cache.store import CacheStore, CacheUnavailableError
 from sirp.config.cache import CacheConfig
@@ -126,12 +126,18 @@ class SemanticCache:
         """The cached answer for ``key``, or ``None`` (also when the backend is down: logged)."""
         if not self.applies(category):
             return None
+        cfg = self.config
         accept = None
-        if self.config.match_numbers:
-            wanted = numbers(key.text)
+        if cfg.match_numbers or cfg.match_negations or cfg.match_names:
 
             def accept(entry: CacheEntry) -> bool:
-                return numbers(entry.text) == wanted
+                return same_details(
+                    key.text,
+                    entry.text,
+                    match_numbers=cfg.match_numbers,
+                    match_negations=cfg.match_negations,
+                    match_names=cfg.match_names,
+                )
 
         try:
             return self.store.search(unit_vector(vector), key.fingerprint, self.threshold(category), accept)

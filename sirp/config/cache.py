@@ -76,6 +76,14 @@ class CacheConfig(_Model):
         description="reuse an answer only when both last user turns hold the same numbers (embeddings barely "
         "tell '12 apples' from '15 apples')",
     )
+    match_negations: bool = Field(
+        default=True,
+        description="...and the same negations and opposites (not, except, true/false, most/least, ...)",
+    )
+    match_names: bool = Field(
+        default=True,
+        description="...and the same names (capitalised words inside a sentence), compared case-insensitively",
+    )
     cache_streams: bool = Field(default=True, description="store streamed answers once they are complete")
     sync_interval_s: float = Field(
         default=0.0,

@@ -97,3 +97,37 @@ def test_numbers_are_extracted_sorted() -> None:
     assert numbers("add 12 and 3.5, then 1,000") == ("1,000", "12", "3.5")
     assert numbers("no digits") == ()
     assert numbers("3 then 12") == numbers("12 then 3")
+
+
+def test_polarity_counts_negations_and_opposites_with_contractions() -> None:
+    from sirp.cache.keys import polarity
+
+    assert polarity("Which of these doesn't hold, and which cannot?") == ("not", "not")
+    assert polarity("Which is the LEAST likely?") == ("least",)
+    assert polarity("What is the capital of France?") == ()
+
+
+def test_names_are_capitalised_words_inside_sentences() -> None:
+    from sirp.cache.keys import names
+
+    assert names("Which claim would Leopold accept, according to Kant?") == {"leopold", "kant"}
+    assert names("What is this? Nothing here.") == frozenset()  # sentence starts are not names
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("What is 12 times 7?", "What is 12 times 8?", False),
+        ("What is 12 times 7?", "Times 7, what is 12?", True),
+        ("Which of the following is true?", "Which of the following is not true?", False),
+        ("Which option does not apply?", "Which option doesn't apply?", True),
+        ("Which is the most likely cause?", "Which is the least likely cause?", False),
+        ("Which claim would Leopold accept?", "Which claim would Singer accept?", False),
+        ("What is the height of Mount Everest?", "what is the height of mount everest", True),
+    ],
+)
+def test_same_details(a: str, b: str, same: bool) -> None:
+    from sirp.cache.keys import same_details
+
+    assert same_details(a, b) is same
+    assert same_details(a, b, match_numbers=False, match_negations=False, match_names=False)

@@ -152,3 +152,12 @@ def test_redis_url_from_an_unset_env_var_is_a_config_error(monkeypatch: pytest.M
     monkeypatch.delenv("SIRP_TEST_REDIS_URL", raising=False)
     with pytest.raises(ConfigError, match="SIRP_TEST_REDIS_URL"):
         SemanticCache(CacheConfig(enabled=True, backend="redis", redis_url_env="SIRP_TEST_REDIS_URL"))
+
+
+def test_negation_and_name_guards_can_be_switched_off() -> None:
+    strict, loose = make(), make(match_negations=False, match_names=False)
+    for c in (strict, loose):
+        store_text(c, "Which claim would Leopold accept?", vector=axis(0))
+    for probe in ("Which claim would Leopold not accept?", "Which claim would Singer accept?"):
+        assert strict.lookup(strict.key(probe, {}), axis(0)) is None
+        assert loose.lookup(loose.key(probe, {}), axis(0)) is not None
