@@ -1,0 +1,105 @@
+"""Tier LLMs made from a sirp config: one OpenAI-compatible LlamaIndex LLM per configured model endpoint."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from sirp import ConfigError, MissingDependencyError, RouterConfig
+from sirp.config.schema import ModelConfig
+
+if TYPE_CHECKING:
+    from llama_index.core.llms import LLM
+
+__all__ = ["DEFAULT_CONTEXT_WINDOW", "NO_KEY", "openai_llms"]
+
+#: Sent when a model has no ``api_key_env`` (as sirp's dispatch does): local servers ignore it.
+NO_KEY = "sirp-no-key"
+#: Context window assumed for an endpoint without ``context_length`` (LlamaIndex's own default).
+DEFAULT_CONTEXT_WINDOW = 3900
+
+
+def _endpoint_class() -> type[LLM]:
+    try:
+        from llama_index.core.base.llms.types import LLMMetadata
+        from llama_index.llms.openai import OpenAI
+    except ImportError as err:
+        raise MissingDependencyError(
+            "building tier LLMs from a sirp config needs llama-index-llms-openai: "
+            'pip install "llama-index-llms-sirp[openai]" (or pass llms={tier: llm} yourself)'
+        ) from err
+
+    class _Endpoint(OpenAI):
+        """``OpenAI`` for any OpenAI-compatible endpoint: the model name is not looked up in OpenAI's tables."""
+
+        context_window: int = DEFAULT_CONTEXT_WINDOW
+        function_calling: bool = True
+
+        @classmethod
+        def class_name(cls) -> str:
+            return "sirp_openai_endpoint"
+
+        @property
+        def metadata(self) -> LLMMetadata:
+            return LLMMetadata(
+                context_window=self.context_window,
+                num_output=self.max_tokens or -1,
+                is_chat_model=True,
+                is_function_calling_model=self.function_calling,
+                model_name=self.model,
+            )
+
+        @property
+        def _tokenizer(self) -> None:  # OpenAI's tokenizer tables do not know other models' names
+            return None
+
+    return _Endpoint
+
+
+def _api_key(mc: ModelConfig, fallback: str | None) -> str:
+    if mc.api_key_env is None:
+        return fallback or NO_KEY
+    value = os.environ.get(mc.api_key_env)
+    if not value:
+        raise ConfigError(
+            f"the environment variable {mc.api_key_env} (api_key_env of model {mc.name!r}) is not set; "
+            "export the API key in it"
+        )
+    return value
+
+
+def openai_llms(
+    config: RouterConfig,
+    *,
+    api_key: str | None = None,
+    timeout: float | None = None,
+    max_retries: int | None = None,
+    function_calling: bool = True,
+) -> dict[str, LLM]:
+    """One OpenAI-compatible LLM per entry of ``config.models``, keyed by model name.
+
+    Each points at its endpoint's ``base_url`` with the key from ``api_key_env`` (``api_key`` for
+    models that name none), and reports the endpoint's ``context_length`` as its context window.
+    ``function_calling`` says whether the endpoints take ``tools`` (vLLM needs
+    ``--enable-auto-tool-choice`` for that).
+
+    Raises:
+        ConfigError: an ``api_key_env`` variable is not set.
+        MissingDependencyError: ``llama-index-llms-openai`` is not installed.
+    """
+    if not config.models:
+        return {}
+    cls = _endpoint_class()
+    out: dict[str, LLM] = {}
+    for mc in config.models:
+        kwargs: dict[str, Any] = {
+            "model": mc.name,
+            "api_base": mc.base_url,
+            "api_key": _api_key(mc, api_key),
+            "timeout": timeout if timeout is not None else mc.timeout_s,
+            "max_retries": max_retries if max_retries is not None else mc.max_retries,
+            "context_window": mc.context_length or DEFAULT_CONTEXT_WINDOW,
+            "function_calling": function_calling,
+        }
+        out[mc.name] = cls(**kwargs)
+    return out
