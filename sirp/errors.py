@@ -17,7 +17,8 @@ naturally catch a builtin, the sirp error mixes it in, so ``except ValueError`` 
     ├── AccessError                           the server refused the caller (status_code says which)
     │   ├── AuthenticationError               401: missing or invalid credentials (JWT)
     │   ├── PermissionDeniedError             403: the caller's groups may not reach that model/tier
-    │   └── RateLimitError                    429: over requests/tokens per minute; retry_after says when
+    │   ├── RateLimitError                    429: over requests/tokens per minute; retry_after says when
+    │   └── AccessUnavailableError            503: the rate-limit store (Redis) cannot be reached
     └── UpstreamError (RuntimeError)          a model endpoint failed: status, timeout, bad answer
         └── AllAttemptsFailedError            every retry and fallback failed; lists each attempt
 
@@ -30,6 +31,7 @@ from collections.abc import Sequence
 
 __all__ = [
     "AccessError",
+    "AccessUnavailableError",
     "AllAttemptsFailedError",
     "AuthenticationError",
     "BackendError",
@@ -184,3 +186,13 @@ class PromptTooLargeError(InputError):
         super().__init__(message)
         self.limit = limit
         self.size = size
+
+
+class AccessUnavailableError(AccessError):
+    """Access cannot be decided right now: the shared rate-limit store is unreachable (HTTP 503).
+
+    Raised only with ``server.access.rate_limits.fail_open: false``; otherwise such requests are
+    admitted unchecked (and logged).
+    """
+
+    status_code = 503
