@@ -25,7 +25,7 @@ def endpoint(name: str, tier: str, server: FakeOpenAI, **kw: Any) -> dict[str, A
     return {"name": name, "tier": tier, "base_url": server.base_url, "timeout_s": 5, "max_retries": 1, **kw}
 
 
-def make_config(folder: Path, server: FakeOpenAI, **overrides: Any) -> dict[str, Any]:
+def make_config(folder: Path, upstream: FakeOpenAI, **overrides: Any) -> dict[str, Any]:
     cfg: dict[str, Any] = {
         "classifier": {"model": str(folder)},
         "tiers": [
@@ -35,9 +35,11 @@ def make_config(folder: Path, server: FakeOpenAI, **overrides: Any) -> dict[str,
         # with the mock classifier a stronger tier gains 0.23 (short prompts) to 0.36 (long ones)
         "policy": {"gain_threshold": 0.3},
         "models": [
-            endpoint("small", "slm", server, family="qwen3", local=True, price_input_per_m=1.0, price_output_per_m=2.0),
-            endpoint("large", "llm", server, family="openai", modalities=["text", "image"], context_length=128000),
-            endpoint("backup", "llm", server, family="none", tool_calling=False),
+            endpoint(
+                "small", "slm", upstream, family="qwen3", local=True, price_input_per_m=1.0, price_output_per_m=2.0
+            ),
+            endpoint("large", "llm", upstream, family="openai", modalities=["text", "image"], context_length=128000),
+            endpoint("backup", "llm", upstream, family="none", tool_calling=False),
         ],
         "fallback": ["backup"],
         "dispatch": {"backoff_initial_s": 0.01, "backoff_max_s": 0.02, "time_budget_s": 10},
