@@ -29,6 +29,12 @@ tests against it, deterministically:
   schema, ``json_object`` an object whose keys are the words quoted in the last user message;
 - **stop**: the answer is cut before the first ``stop`` sequence.
 
+A ``responder`` (constructor argument) can answer chat completions itself: it gets each request's
+JSON body and returns ``None`` (answer as usual) or a list of ``(wait_s, JSON object)`` pairs: for a
+plain request one pair, the completion, sent after its wait; for a streamed one the chunks, each
+sent as an event after its wait (``behave()`` misbehaviour still comes first).
+:mod:`sirp.testing.recorded` answers MMLU-Pro questions this way, from recorded outcomes.
+
 Made-up values follow the last user message: integers and numbers are the numbers it contains,
 in order; strings are its quoted phrases, in order, then the message itself. So "What is
 magic_function(3)?" calls ``magic_function`` with ``{"input": 3}``.
@@ -42,7 +48,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -50,12 +56,15 @@ from typing import Any, NamedTuple
 
 from sirp.providers.reasoning import asks_for_reasoning
 
-__all__ = ["REASONING_TOKENS", "Behaviour", "FakeOpenAI", "RecordedRequest"]
+__all__ = ["REASONING_TOKENS", "Behaviour", "FakeOpenAI", "RecordedRequest", "Responder"]
 
 #: Reasoning tokens every answer that was asked to reason reports.
 REASONING_TOKENS = 42
 _REASONING_TEXT = "Let me think this through step by step."
 _GARBAGE = b"<html><body>502 Bad Gateway? no: this is not JSON</body></html>"
+
+#: Answers chat completions in a test's place: request body → ``None`` or ``(wait_s, JSON object)`` pairs.
+Responder = Callable[[dict[str, Any]], Sequence[tuple[float, dict[str, Any]]] | None]
 
 
 @dataclass
@@ -272,7 +281,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(_GARBAGE)
             return
-        if body.get("stream"):
+        scripted = fake.responder(body) if fake.responder is not None else None
+        if scripted is not None:
+            self._scripted(body, scripted)
+        elif body.get("stream"):
             self._stream(body, b)
         else:
             self._send_json(200, self._completion(body, b))
@@ -426,6 +438,28 @@ class _Handler(BaseHTTPRequestHandler):
         self._write_chunk(b"data: [DONE]\n\n")
         self._write_chunk(b"")
 
+    def _scripted(self, body: dict[str, Any], parts: Sequence[tuple[float, dict[str, Any]]]) -> None:
+        """Send a responder's answer: the (last) completion after every wait, or each chunk after its own."""
+        stopping = self.server.fake._stopping
+        if not body.get("stream"):
+            wait = sum(w for w, _ in parts)
+            if wait > 0 and stopping.wait(wait):
+                return
+            self._send_json(200, parts[-1][1])
+            return
+        self.close_connection = True
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        for wait, data in parts:
+            if wait > 0 and stopping.wait(wait):
+                return
+            self._write_chunk(b"data: " + json.dumps(data).encode() + b"\n\n")
+        self._write_chunk(b"data: [DONE]\n\n")
+        self._write_chunk(b"")
+
 
 class FakeOpenAI:
     """An OpenAI-compatible HTTP server on ``127.0.0.1`` (a free port) in a background thread.
@@ -437,10 +471,18 @@ class FakeOpenAI:
     """
 
     def __init__(
-        self, *, models: Sequence[str] = (), host: str = "127.0.0.1", port: int = 0, call_tools: bool = False
+        self,
+        *,
+        models: Sequence[str] = (),
+        host: str = "127.0.0.1",
+        port: int = 0,
+        call_tools: bool = False,
+        responder: Responder | None = None,
     ) -> None:
         #: With ``tools`` and ``tool_choice`` "auto": call the first tool (unless answering a tool result).
         self.call_tools = call_tools
+        #: Answers chat completions instead of the built-in echo where it returns something (module docstring).
+        self.responder = responder
         self._host = host
         self._port = port
         self._models = list(models)
