@@ -331,3 +331,24 @@ def test_the_plain_constructor_works_with_model_rules_and_a_custom_auto_name() -
         asyncio.run(ac.admit({}, None, model="large", estimated_tokens=0))
     named = control({"rbac": {"rules": [{"groups": ["*"], "models": ["small"]}]}}, auto_model="router")
     assert admit(named, model="router").reroute is False
+
+
+def test_docs_describe_every_access_field() -> None:
+    from sirp.config.access import JWTConfig, RateLimitConfig, RateLimitRule, RBACConfig
+
+    docs = Path(__file__).resolve().parents[3] / "docs"
+    page = docs / "server.md"
+    text = page.read_text(encoding="utf-8") if page.exists() else ""
+    if "# Access control" not in text:  # until the server page has the section, it lives on its own page
+        text = (docs / "access.md").read_text(encoding="utf-8")
+    expected = [
+        *(f"| `{f}` |" for f in AccessConfig.model_fields),
+        *(f"| `jwt.{f}` |" for f in JWTConfig.model_fields),
+        *(f"| `rbac.{f}` |" for f in RBACConfig.model_fields),
+        *(f"| `rate_limits.{f}` |" for f in RateLimitConfig.model_fields),
+        *(f"| `rules[].{f}` |" for f in RateLimitRule.model_fields),
+        "`rules[].groups`",
+        "`rules[].tiers`",
+        "`rules[].models`",
+    ]
+    assert [e for e in expected if e not in text] == []
