@@ -17,7 +17,7 @@ from sirp.config.loader import config_from_dict
 from sirp.config.server import HeaderKey
 from sirp.server import create_app
 from sirp.server.headers import DEFAULT_HEADER_NAMES, HeaderNames, header_value
-from tests.unit.server.conftest import build_app
+from tests.unit.server.support import build_app
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from sirp.errors import AuthenticationError, PermissionDeniedError, RateLimitError
 from sirp.testing.fake_openai import FakeOpenAI
-from tests.unit.server.conftest import SHORT, build_app, make_config
+from tests.unit.server.support import SHORT, build_app, make_config
 
 MSGS = [{"role": "user", "content": SHORT}]
 

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sirp.config.schema import ModelConfig
 from sirp.server.capabilities import Requirements, implied_requirements, parse_requirements
 from sirp.testing.fake_openai import FakeOpenAI
-from tests.unit.server.conftest import LONG, SHORT, build_app, make_config
+from tests.unit.server.support import LONG, SHORT, build_app, make_config
 
 IMAGE = [
     {

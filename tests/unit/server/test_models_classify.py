@@ -8,7 +8,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from sirp.testing.fake_openai import FakeOpenAI
-from tests.unit.server.conftest import LONG, SHORT, build_app, make_config
+from tests.unit.server.support import LONG, SHORT, build_app, make_config
 
 
 def test_models_lists_auto_then_each_model_with_capabilities(client: TestClient) -> None:

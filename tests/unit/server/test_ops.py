@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from sirp.testing.fake_openai import FakeOpenAI
-from tests.unit.server.conftest import LONG, SHORT, build_app
+from tests.unit.server.support import LONG, SHORT, build_app
 
 
 def samples(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sirp.testing.fake_openai import REASONING_TOKENS, FakeOpenAI
-from tests.unit.server.conftest import LONG, SHORT
+from tests.unit.server.support import LONG, SHORT
 
 TOOL = {"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {}}}
 

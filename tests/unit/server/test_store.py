@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sirp.server.store import MemoryResponseStore, RedisResponseStore, StoredResponse
-from tests.unit.server.conftest import SHORT, build_app
+from tests.unit.server.support import SHORT, build_app
 
 
 def record(i: int, **extra: Any) -> StoredResponse:
