@@ -1,4 +1,5 @@
-"""docs/policy.md and docs/dispatch.md describe every config field of the policy and the dispatch."""
+"""docs/policy.md, docs/dispatch.md and docs/server.md describe every config field of the policy, the dispatch and
+the server."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from sirp.config.schema import (
     ReasoningConfig,
     ToolsConfig,
 )
+from sirp.config.server import ResponseStoreConfig, ServerConfig
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -30,6 +32,8 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
         (CategoryConfig, "policy.md"),
         (ModelConfig, "dispatch.md"),
         (DispatchConfig, "dispatch.md"),
+        (ServerConfig, "server.md"),
+        (ResponseStoreConfig, "server.md"),
     ],
     ids=lambda x: x if isinstance(x, str) else x.__name__,
 )
@@ -42,3 +46,7 @@ def test_every_field_is_documented(model: type[BaseModel], doc: str) -> None:
 
 def test_docs_index_links_the_policy_page() -> None:
     assert "(policy.md)" in (DOCS / "index.md").read_text(encoding="utf-8")
+
+
+def test_docs_index_links_the_server_page() -> None:
+    assert "(server.md)" in (DOCS / "index.md").read_text(encoding="utf-8")
