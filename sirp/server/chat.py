@@ -7,8 +7,12 @@ The body is OpenAI's; every field sirp does not consume travels to the model as 
 - ``stream``, ``stream_options``: the answer is streamed as OpenAI chunks; sirp always asks the
   model for usage (for cost and rate limits) but passes the usage chunk on only when the caller
   asked for it (``stream_options.include_usage``);
-- ``reasoning_effort``: forces reasoning on (``low``, ``medium``, ``high``) or off (``none``,
-  ``minimal``); the model's family decides how that is written.
+- ``reasoning_effort`` (or ``reasoning: {effort}``): forces reasoning on (``low``, ``medium``,
+  ``high``) or off (``none``, ``minimal``); the model's family decides how that is written.
+
+Parameters of sirp's Python API that would reach around the server's rules (``allowed_models``,
+``pii``, ``cache``, ``timeout``, ``extra_headers``, ...) are refused with a 400 that names the
+header to use instead.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from sirp.server.errors import api_error
+from sirp.server.errors import APIError, api_error
 from sirp.server.http import SirpRoute, request_id, sse
 from sirp.server.pipeline import parse_body, plan_request, read_json, routed_headers, state_of, stream_cache
 
@@ -77,7 +81,7 @@ async def chat_completions(request: Request) -> Response:
         params=params,
         tools=body.tools,
         max_tokens=body.max_completion_tokens or body.max_tokens,
-        reasoning_effort=body.reasoning_effort,
+        reasoning_effort=body.reasoning_effort or _effort(params.pop("reasoning", None)),
     )
     if body.stream:
         return await _stream(request, routed, include_usage=bool((body.stream_options or {}).get("include_usage")))
@@ -93,6 +97,18 @@ async def chat_completions(request: Request) -> Response:
         state, result.decision, answered_by=result.model, cache=result.cache, admission=routed.admission
     )
     return JSONResponse(result.completion.to_dict(mode="json"), headers=headers)
+
+
+def _effort(reasoning: Any) -> str | None:
+    """The effort of a ``reasoning: {effort: ...}`` object (OpenRouter's and the Responses API's spelling)."""
+    if reasoning is None:
+        return None
+    effort = reasoning.get("effort") if isinstance(reasoning, dict) else None
+    if not isinstance(effort, str):
+        raise APIError(
+            400, "reasoning must be an object like {effort: high}; or send reasoning_effort", param="reasoning"
+        )
+    return effort
 
 
 async def _stream(request: Request, routed: Any, *, include_usage: bool) -> Response:

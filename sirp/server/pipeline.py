@@ -58,6 +58,19 @@ __all__ = [
 #: ``reasoning_effort`` values that mean "do not reason".
 _NO_REASONING = ("none", "minimal")
 
+#: Parameters of sirp's Python API that a request body must not set: over HTTP they would let a
+#: caller reach around the server's own rules (headers to the model, time budgets, privacy).
+_PYTHON_ONLY = {
+    "allowed_models": "send X-SIRP-Require or X-SIRP-Max-Tier to narrow the models",
+    "pii": "send X-SIRP-Privacy: pii",
+    "cache": "send Cache-Control: no-store (bypass) or no-cache (refresh)",
+    "time_budget_s": "the server's dispatch.time_budget_s applies",
+    "timeout": "the server's models[].timeout_s applies",
+    "extra_headers": "headers to the model are the server's to set",
+    "extra_query": "the model's URL is the server's to set",
+    "extra_body": "put the fields in the body itself",
+}
+
 
 @dataclass
 class ServerState:
@@ -309,6 +322,11 @@ async def plan_request(
             off, any other value forces it on (the effort itself stays the policy's).
     """
     state = state_of(request)
+    for name, instead in _PYTHON_ONLY.items():
+        if name in params:
+            raise APIError(
+                400, f"{name} is not a parameter of this HTTP API ({instead})", code="invalid_value", param=name
+            )
     pin = resolve_model(state, model)
     check_size(state, messages)
     hints = read_hints(request.headers, state.names, state.server)

@@ -203,3 +203,29 @@ def test_rights_restrict_routing_and_identity_reaches_the_model(guarded: Any, fa
     assert error_of(r, 403)["code"] == "permission_denied"
     assert r.headers["x-ratelimit-remaining-requests"] == "9"
     assert access.admitted[-1]["model"] == "large"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "hint"),
+    [
+        ("pii", False, "X-SIRP-Privacy"),
+        ("allowed_models", ["large"], "X-SIRP-Require"),
+        ("extra_headers", {"x-authz-user-id": "admin"}, "the server's to set"),
+        ("time_budget_s", 9999, "dispatch.time_budget_s"),
+        ("cache", "bypass", "Cache-Control"),
+    ],
+)
+def test_python_api_parameters_are_refused_over_http(
+    client: TestClient, fake_openai: FakeOpenAI, field: str, value: Any, hint: str
+) -> None:
+    err = error_of(post(client, **{field: value}), 400)
+    assert err["param"] == field and hint in err["message"]
+    r = client.post("/v1/responses", json={"model": "auto", "input": SHORT, field: value})
+    assert error_of(r, 400)["param"] == field
+    assert not fake_openai.requests  # nothing reached a model
+
+
+def test_reasoning_object_spelling(client: TestClient) -> None:
+    r = post(client, reasoning={"effort": "high"})
+    assert r.status_code == 200 and "reasoning=on" in r.headers["x-sirp-decision"]
+    assert error_of(post(client, reasoning=True), 400)["param"] == "reasoning"
