@@ -8,11 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sirp.cli import bench_reasoning
+
 __all__ = ["add_parser"]
 
 
 def add_parser(sub: Any, add_router_options: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Register ``bench`` and its ``latency`` and ``cache`` benchmarks."""
+    """Register ``bench`` and its ``latency``, ``cache`` and ``reasoning`` benchmarks."""
     p = sub.add_parser("bench", help="benchmarks")
     bsub = p.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
     lat = bsub.add_parser(
@@ -49,6 +51,7 @@ def add_parser(sub: Any, add_router_options: Callable[[argparse.ArgumentParser],
     cache.add_argument("--plot", type=Path, help="write the threshold plot (PNG) here")
     cache.add_argument("--json", action="store_true", help="print the results as JSON")
     cache.set_defaults(func=_cache)
+    bench_reasoning.add_parser(bsub, add_router_options)
 
 
 def _latency(args: argparse.Namespace) -> int:
