@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from sirp.config.access import AccessConfig
+from sirp.config.schema import RouterConfig
 
 __all__ = ["AccessLayer", "AdmissionLike", "OpenAccess", "OpenAdmission", "build_access"]
 
@@ -31,6 +32,11 @@ class AdmissionLike(Protocol):
     @property
     def upstream_headers(self) -> Mapping[str, str]:
         """Identity headers to forward to the model (``x-authz-*``)."""
+
+    @property
+    def reroute(self) -> bool:
+        """The request pinned a model above the caller's rights and RBAC routes it down:
+        route within ``allowed_models`` instead of answering with the pinned model."""
 
 
 class AccessLayer(Protocol):
@@ -56,6 +62,7 @@ class OpenAdmission:
     allowed_models: frozenset[str] | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     upstream_headers: Mapping[str, str] = field(default_factory=dict)
+    reroute: bool = False
 
 
 class OpenAccess:
@@ -74,11 +81,15 @@ class OpenAccess:
         """Nothing to release."""
 
 
-def build_access(config: AccessConfig, *, redis_url: str | None) -> AccessLayer:
-    """The access layer for ``config``: :class:`OpenAccess` when it is all off, else the real one."""
-    if config == AccessConfig():
+def build_access(config: RouterConfig, *, redis_url: str | None) -> AccessLayer:
+    """The access layer of ``config.server.access``: :class:`OpenAccess` when it is all off, else the real one.
+
+    The real one gets the whole router config: RBAC rules may name tiers, and the auto model's
+    name tells a routed request from a pin.
+    """
+    if config.server.access == AccessConfig():
         return OpenAccess()
     from sirp.server.access import AccessControl  # loaded only when access control is configured
 
-    layer: AccessLayer = AccessControl(config, redis_url=redis_url)
+    layer: AccessLayer = AccessControl.from_config(config, redis_url=redis_url)
     return layer

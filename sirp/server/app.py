@@ -1,19 +1,23 @@
 """The app factory: :func:`create_app` builds the FastAPI app of ``sirp serve``.
 
-Interface with the access layer (:mod:`sirp.server.access`), as agreed and unchanged::
+Interface with the access layer (:mod:`sirp.server.access`), as agreed; the two additions (the
+whole router config, ``reroute``) came from the access layer's side::
 
-    AccessControl(config: AccessConfig, *, redis_url: str | None)
+    AccessControl.from_config(router_config, *, redis_url: str | None)
+        # = AccessControl(router_config.server.access, redis_url=..., router_config=router_config)
     await admit(headers, peer, *, model: str, estimated_tokens: int) -> Admission
-        # Admission(identity, allowed_models: frozenset[str] | None, headers, upstream_headers)
-        # raises AuthenticationError (401), PermissionDeniedError (403), RateLimitError (429)
+        # Admission(identity, allowed_models: frozenset[str] | None, headers, upstream_headers, reroute)
+        # raises AuthenticationError (401), PermissionDeniedError (403), RateLimitError (429),
+        # AccessUnavailableError (503)
     await record_usage(admission, tokens: int)
     await aclose()
 
 The app calls ``admit`` once per routed request (``model`` is the pinned model's name, or the
-auto model's), passes ``allowed_models`` to the router's eligibility hook, adds ``headers`` to
-the answer (errors included) and forwards ``upstream_headers`` to the model; after the answer,
-``record_usage`` gets its total tokens. With ``server.access`` at its defaults the access layer
-is not loaded at all (:mod:`sirp.server.admission`).
+auto model's), passes ``allowed_models`` to the router's eligibility hook, drops the pin when
+``reroute`` says RBAC routes it down, adds ``headers`` to the answer (errors included) and
+forwards ``upstream_headers`` to the model; after the answer, ``record_usage`` gets its total
+tokens. With ``server.access`` at its defaults the access layer is not loaded at all
+(:mod:`sirp.server.admission`).
 """
 
 from __future__ import annotations
@@ -107,7 +111,7 @@ def create_app(
         router=sr,
         names=HeaderNames(config.server),
         store=store if store is not None else _store(config, redis_url),
-        access=access if access is not None else build_access(config.server.access, redis_url=redis_url),
+        access=access if access is not None else build_access(config, redis_url=redis_url),
         metrics=ServerMetrics(registry),
         owns_router=owns,
     )

@@ -15,6 +15,7 @@ over a rate limit                       429     rate_limit_error             rat
 every model attempt failed              502     upstream_error               upstream_error
 the models are overloaded (429/503)     503     upstream_error               upstream_unavailable
 the models timed out                    504     upstream_error               upstream_timeout
+access control unavailable (its Redis)  503     server_error                 access_unavailable
 anything else                           500     server_error                 internal_error
 ======================================  ======  ===========================  ==========================
 
@@ -32,6 +33,7 @@ from typing import Any
 
 from sirp.errors import (
     AccessError,
+    AccessUnavailableError,
     AuthenticationError,
     InputError,
     NoEligibleModelError,
@@ -129,6 +131,12 @@ def _upstream(exc: UpstreamError) -> APIError:
     return APIError(502, f"the model failed to answer ({tried})", type="upstream_error", code="upstream_error")
 
 
+def _code(exc: BaseException, default: str) -> str:
+    # an error class may name its own code (e.g. a guard's refusal), else the family's applies
+    code = getattr(exc, "code", None)
+    return code if isinstance(code, str) and code else default
+
+
 def api_error(exc: BaseException, *, request_id: str | None = None) -> APIError:
     """The :class:`APIError` to answer ``exc`` with; unexpected exceptions are logged and hidden."""
     if isinstance(exc, APIError):
@@ -146,16 +154,27 @@ def api_error(exc: BaseException, *, request_id: str | None = None) -> APIError:
         )
     if isinstance(exc, PermissionDeniedError):
         return APIError(403, str(exc), type="permission_error", code="permission_denied")
+    if isinstance(exc, AccessUnavailableError):
+        logger.error("access cannot be decided: %s", exc)
+        return APIError(
+            503,
+            "access control is unavailable right now; retry later",
+            type="server_error",
+            code="access_unavailable",
+            headers={"retry-after": "1"},
+        )
     if isinstance(exc, AccessError):
         status = exc.status_code
         kind = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
-        return APIError(status, str(exc), type=kind.get(status, "invalid_request_error"), code="access_denied")
+        return APIError(
+            status, str(exc), type=kind.get(status, "invalid_request_error"), code=_code(exc, "access_denied")
+        )
     if isinstance(exc, PromptTooLargeError):
         return APIError(413, str(exc), code="request_too_large")
     if isinstance(exc, NoEligibleModelError):
         return APIError(400, str(exc), code="no_eligible_model")
     if isinstance(exc, InputError):
-        return APIError(400, str(exc), code="invalid_value")
+        return APIError(400, str(exc), code=_code(exc, "invalid_value"))
     if isinstance(exc, UpstreamError):
         return _upstream(exc)
     logger.error("internal error in request %s", request_id, exc_info=exc)

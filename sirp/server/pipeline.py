@@ -338,6 +338,8 @@ async def plan_request(
         estimated_tokens=_estimate_tokens(messages, max_tokens),
     )
     request.state.admission_headers = dict(admission.headers)  # also on an error answer from here on
+    if pin is not None and getattr(admission, "reroute", False):
+        pin = None  # above the caller's rights, and RBAC routes such pins down: route within its rights
     allowed = narrow(state, need, hints, admission.allowed_models, pin)
     out = dict(params)
     out["model"] = pin or "auto"

@@ -229,3 +229,40 @@ def test_reasoning_object_spelling(client: TestClient) -> None:
     r = post(client, reasoning={"effort": "high"})
     assert r.status_code == 200 and "reasoning=on" in r.headers["x-sirp-decision"]
     assert error_of(post(client, reasoning=True), 400)["param"] == "reasoning"
+
+
+def test_access_configured_in_the_server_section(mock_folder: Path, server_config: dict[str, Any]) -> None:
+    # RBAC rules that name tiers need the router config: the app hands the access layer all of it
+    server_config["server"] = {
+        "access": {
+            "trusted_proxies": ["127.0.0.1/32"],
+            "rbac": {
+                "rules": [{"groups": ["*"], "tiers": ["slm"]}, {"groups": ["pro"], "tiers": ["llm"]}],
+                "on_exceed": "route_down",
+            },
+        }
+    }
+    with TestClient(build_app(mock_folder, server_config), client=("127.0.0.1", 50000)) as c:
+        long = " ".join(["explain the derivation of the integral step by step"] * 4)
+        body = {"model": "auto", "messages": [{"role": "user", "content": long}]}
+        pro = c.post("/v1/chat/completions", json=body, headers={"x-authz-user-id": "p", "x-authz-user-groups": "pro"})
+        assert pro.json()["model"] == "large"
+        basic = c.post("/v1/chat/completions", json=body, headers={"x-authz-user-id": "b"})
+        assert basic.json()["model"] == "small" and "eligibility.allowed" in basic.headers["x-sirp-policy"]
+        # a pin above the caller's rights is routed down, not refused (rbac.on_exceed: route_down)
+        pinned = c.post("/v1/chat/completions", json={**body, "model": "large"}, headers={"x-authz-user-id": "b"})
+        assert pinned.status_code == 200 and pinned.json()["model"] == "small"
+
+
+def test_an_unavailable_access_layer_is_503(mock_folder: Path, server_config: dict[str, Any]) -> None:
+    from sirp.errors import AccessUnavailableError
+
+    class Down(FakeAccess):
+        async def admit(self, *args: Any, **kwargs: Any) -> Any:
+            raise AccessUnavailableError("redis at 10.0.0.7:6379 is down")
+
+    with TestClient(build_app(mock_folder, server_config, access=Down())) as c:
+        r = post(c)
+        err = error_of(r, 503)
+        assert err["code"] == "access_unavailable" and "10.0.0.7" not in err["message"]
+        assert r.headers["retry-after"] == "1"
