@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from sirp.errors import InputError, PromptTooLargeError
+from sirp.server.capabilities import Requirements, implied_requirements
 from sirp.server.chat import ChatMessage
 from sirp.server.errors import APIError
 from sirp.server.hints import read_hints
@@ -85,7 +86,8 @@ async def classify(request: Request) -> Response:
         estimated_tokens=0,
     )
     request.state.admission_headers = dict(admission.headers)
-    allowed = narrow(state, hints.require, hints, admission.allowed_models, None)
+    implied = implied_requirements(data["messages"]) if body.messages is not None else Requirements()
+    allowed = narrow(state, hints.require | implied, hints, admission.allowed_models, None)
     decisions = await state.router.aroute_batch(prompts, pii=hints.pii, allowed_models=allowed)
     for d in decisions:
         state.metrics.decision(_ENDPOINT, d)

@@ -6,7 +6,8 @@ like ``/v1/chat/completions``, and the answer translated back. With ``store`` (t
 response is kept in the response store (``server.responses``) together with its input and the
 context it continued from, so that a later request can continue it by ``previous_response_id``
 on any replica that shares the store. As in OpenAI's API, ``instructions`` are not carried over
-to a chained response.
+to a chained response. When the access layer knows the caller (user, tenant), a stored response
+is theirs: anyone else gets a 404 for it, as if it did not exist.
 """
 
 from __future__ import annotations
@@ -70,6 +71,33 @@ class ResponsesRequest(BaseModel):
     metadata: dict[str, str] | None = None
 
 
+def owner_of(admission: Any) -> dict[str, str | None] | None:
+    """Who an admission says is calling (user, tenant), or ``None`` when nobody is known."""
+    identity = getattr(admission, "identity", None)
+    user, tenant = getattr(identity, "user", None), getattr(identity, "tenant", None)
+    return {"user": user, "tenant": tenant} if user or tenant else None
+
+
+def _may_use(record: StoredResponse, admission: Any) -> bool:
+    return record.owner is None or record.owner == owner_of(admission)
+
+
+async def _owned(request: Request, response_id: str) -> StoredResponse:
+    """The stored response, when the caller may use it (the access layer admits the request first)."""
+    state = state_of(request)
+    admission = await state.access.admit(
+        request.headers,
+        request.client.host if request.client else None,
+        model=state.server.auto_model,
+        estimated_tokens=0,
+    )
+    request.state.admission_headers = dict(admission.headers)
+    record = await state.store.get(response_id)
+    if record is None or not _may_use(record, admission):
+        raise _not_found(response_id)
+    return record
+
+
 def _not_found(response_id: str, param: str | None = None) -> APIError:
     return APIError(
         404,
@@ -87,12 +115,12 @@ async def create_response(request: Request) -> Response:
     body: ResponsesRequest = parse_body(ResponsesRequest, data)
     params = chat_params(data)  # 400 for what cannot be served, before any routing
     items = input_items(body.input)
-    history: list[dict[str, Any]] = []
+    previous: StoredResponse | None = None
     if body.previous_response_id is not None:
         previous = await state.store.get(body.previous_response_id)
         if previous is None:
             raise _not_found(body.previous_response_id, "previous_response_id")
-        history = previous.context()
+    history = previous.context() if previous is not None else []
     messages = to_messages([*history, *items], body.instructions)
     effort = (body.reasoning or {}).get("effort")
     routed = await plan_request(
@@ -104,6 +132,8 @@ async def create_response(request: Request) -> Response:
         max_tokens=body.max_output_tokens,
         reasoning_effort=effort if isinstance(effort, str) else None,
     )
+    if previous is not None and not _may_use(previous, routed.admission):
+        raise _not_found(previous.id, "previous_response_id")  # not the caller's: as if it did not exist
     turn = _Turn(state, data, body, items, history, routed)
     if body.stream:
         return await turn.stream(request)
@@ -136,7 +166,10 @@ class _Turn:
 
     async def _store(self, response: dict[str, Any]) -> None:
         if self.body.store:
-            await self.state.store.put(StoredResponse(response=response, input_items=self.items, history=self.history))
+            record = StoredResponse(
+                response=response, input_items=self.items, history=self.history, owner=owner_of(self.routed.admission)
+            )
+            await self.state.store.put(record)
 
     async def complete(self) -> Response:
         state = self.state
@@ -222,18 +255,18 @@ class _Turn:
 @router.get(_ENDPOINT + "/{response_id}", response_model=None)
 async def get_response(request: Request, response_id: str) -> Response:
     """A stored response."""
-    record = await state_of(request).store.get(response_id)
-    if record is None:
-        raise _not_found(response_id)
-    return JSONResponse(record.response)
+    record = await _owned(request, response_id)
+    return JSONResponse(record.response, headers=request.state.admission_headers)
 
 
 @router.delete(_ENDPOINT + "/{response_id}", response_model=None)
 async def delete_response(request: Request, response_id: str) -> Response:
     """Forget a stored response."""
+    await _owned(request, response_id)
     if not await state_of(request).store.delete(response_id):
         raise _not_found(response_id)
-    return JSONResponse({"id": response_id, "object": "response.deleted", "deleted": True})
+    body = {"id": response_id, "object": "response.deleted", "deleted": True}
+    return JSONResponse(body, headers=request.state.admission_headers)
 
 
 @router.get(_ENDPOINT + "/{response_id}/input_items", response_model=None)
@@ -248,9 +281,7 @@ async def list_input_items(
     """The input items of a stored response (its own input, not the chain's), paginated like OpenAI's lists."""
     if not 1 <= limit <= 100:
         raise APIError(400, f"limit must be between 1 and 100, got {limit}", code="invalid_value", param="limit")
-    record = await state_of(request).store.get(response_id)
-    if record is None:
-        raise _not_found(response_id)
+    record = await _owned(request, response_id)
     items = record.input_items if order == "asc" else list(reversed(record.input_items))
     ids = [i.get("id") for i in items]
     start, stop = 0, len(items)
@@ -273,5 +304,6 @@ async def list_input_items(
             "first_id": page[0]["id"] if page else None,
             "last_id": page[-1]["id"] if page else None,
             "has_more": len(window) > limit,
-        }
+        },
+        headers=request.state.admission_headers,
     )

@@ -32,11 +32,14 @@ class StoredResponse:
         response: the Response object as it was returned (JSON).
         input_items: the request's own input items, each with an ``id``.
         history: the items before them: earlier inputs and outputs of the chain.
+        owner: who created it (``user``, ``tenant``) when the access layer knew; only the same
+            caller may read, delete or continue it. ``None``: anyone with its id.
     """
 
     response: dict[str, Any]
     input_items: list[dict[str, Any]] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
+    owner: dict[str, str | None] | None = None
 
     @property
     def id(self) -> str:
@@ -49,13 +52,24 @@ class StoredResponse:
 
     def to_json(self) -> str:
         """Serialised for a shared store."""
-        return json.dumps({"response": self.response, "input_items": self.input_items, "history": self.history})
+        data = {
+            "response": self.response,
+            "input_items": self.input_items,
+            "history": self.history,
+            "owner": self.owner,
+        }
+        return json.dumps(data)
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> StoredResponse:
         """Read what :meth:`to_json` wrote."""
         data = json.loads(raw)
-        return cls(response=data["response"], input_items=data["input_items"], history=data["history"])
+        return cls(
+            response=data["response"],
+            input_items=data["input_items"],
+            history=data["history"],
+            owner=data.get("owner"),
+        )
 
 
 class ResponseStore(Protocol):

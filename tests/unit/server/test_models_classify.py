@@ -86,3 +86,10 @@ def test_classify_errors(mock_folder: Path, fake_openai: FakeOpenAI) -> None:
         status, e = err({"input": ["ok", "  "]})
         assert status == 400 and e["message"].startswith("input[1]: ")
         assert err({"input": "a", "temperature": 1})[1]["param"] == "temperature"
+
+
+def test_classify_a_conversation_with_an_image(client: TestClient) -> None:
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    conv = [{"role": "user", "content": [{"type": "text", "text": SHORT}, image]}]
+    d = client.post("/v1/classify", json={"messages": conv}).json()["decision"]
+    assert d["model"] == "large" and d["allowed_models"] == ["large"]  # the only model that sees images

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from sirp.testing.fake_openai import REASONING_TOKENS, FakeOpenAI
-from tests.unit.server.support import LONG, SHORT
+from tests.unit.server.support import LONG, SHORT, build_app
 
 TOOL = {"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {}}}
 
@@ -224,3 +227,50 @@ def test_structured_output_becomes_response_format(client: TestClient, fake_open
 def test_what_cannot_be_served_is_400(client: TestClient, body: dict[str, Any], param: str) -> None:
     r = create(client, **body)
     assert r.status_code == 400 and r.json()["error"]["param"] == param
+
+
+@dataclass(frozen=True)
+class _Identity:
+    user: str | None
+    tenant: str | None = None
+
+
+@dataclass(frozen=True)
+class _Admission:
+    identity: _Identity
+    allowed_models: frozenset[str] | None = None
+    headers: Mapping[str, str] = field(default_factory=lambda: {"x-ratelimit-remaining-requests": "7"})
+    upstream_headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class _ByUser:
+    """An access layer that believes the x-test-user header."""
+
+    async def admit(self, headers: Mapping[str, str], peer: str | None, *, model: str, estimated_tokens: int) -> Any:
+        return _Admission(_Identity(headers.get("x-test-user")))
+
+    async def record_usage(self, admission: Any, tokens: int) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
+def test_a_stored_response_is_its_creators(mock_folder: Path, server_config: dict[str, Any]) -> None:
+    with TestClient(build_app(mock_folder, server_config, access=_ByUser())) as c:
+        alice, bob = {"x-test-user": "alice"}, {"x-test-user": "bob"}
+        resp = c.post("/v1/responses", json={"model": "auto", "input": SHORT}, headers=alice).json()
+        rid = resp["id"]
+        got = c.get(f"/v1/responses/{rid}", headers=alice)
+        assert got.status_code == 200 and got.headers["x-ratelimit-remaining-requests"] == "7"
+        for r in (
+            c.get(f"/v1/responses/{rid}", headers=bob),
+            c.get(f"/v1/responses/{rid}/input_items", headers=bob),
+            c.delete(f"/v1/responses/{rid}", headers=bob),
+            c.post("/v1/responses", json={"model": "auto", "input": "x", "previous_response_id": rid}, headers=bob),
+        ):
+            assert r.status_code == 404  # as if it did not exist
+        assert c.get(f"/v1/responses/{rid}/input_items", headers=alice).status_code == 200
+        chained = {"model": "auto", "input": "x", "previous_response_id": rid}
+        assert c.post("/v1/responses", json=chained, headers=alice).status_code == 200
+        assert c.delete(f"/v1/responses/{rid}", headers=alice).status_code == 200
