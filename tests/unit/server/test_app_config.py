@@ -97,3 +97,13 @@ def test_importing_sirp_does_not_load_the_server() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_without_the_server_extra_the_import_says_what_to_install() -> None:
+    code = (
+        "import sys; sys.modules['fastapi'] = None\n"
+        "try:\n    import sirp.server\nexcept ImportError as err:\n"
+        "    print(type(err).__name__, '|', err)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.startswith("MissingDependencyError |") and 'pip install "sirp[server]"' in out
