@@ -8,6 +8,7 @@ loopback.
 
 from __future__ import annotations
 
+import gc
 import inspect
 import math
 from collections.abc import Callable, Generator, Iterator
@@ -48,6 +49,17 @@ def pytest_pycollect_makeitem(collector: Any, name: str, obj: object) -> Generat
     for item in result if isinstance(result, list) else [result]:
         if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(getattr(item, "obj", None)):
             item.add_marker(pytest.mark.asyncio(loop_scope="session"))
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_connections() -> Iterator[None]:
+    """Collect garbage after each test: a connection left open warns here, in the test that left it.
+
+    (Left to a later collection, the warning could land anywhere, even inside a traceback's
+    ``ast.parse``, where CPython 3.11.7 reports it as an AST recursion-depth SystemError.)
+    """
+    yield
+    gc.collect()
 
 
 # -- the classifier ---------------------------------------------------------------------------

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import httpx
 
 from sirp import ConfigError, MissingDependencyError, RouterConfig
 from sirp.config.schema import ModelConfig
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM
+    from llama_index.llms.openai import OpenAI
 
-__all__ = ["DEFAULT_CONTEXT_WINDOW", "NO_KEY", "openai_llms"]
+__all__ = ["DEFAULT_CONTEXT_WINDOW", "NO_KEY", "Endpoints", "openai_llms"]
 
 #: Sent when a model has no ``api_key_env`` (as sirp's dispatch does): local servers ignore it.
 NO_KEY = "sirp-no-key"
@@ -19,7 +23,7 @@ NO_KEY = "sirp-no-key"
 DEFAULT_CONTEXT_WINDOW = 3900
 
 
-def _endpoint_class() -> type[LLM]:
+def _endpoint_class() -> type[OpenAI]:
     try:
         from llama_index.core.base.llms.types import LLMMetadata
         from llama_index.llms.openai import OpenAI
@@ -68,6 +72,26 @@ def _api_key(mc: ModelConfig, fallback: str | None) -> str:
     return value
 
 
+@dataclass
+class Endpoints:
+    """The LLMs made for a config's endpoints, and the HTTP clients they use (theirs to close)."""
+
+    llms: dict[str, LLM] = field(default_factory=dict)
+    clients: list[httpx.Client] = field(default_factory=list)
+    async_clients: list[httpx.AsyncClient] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Close the synchronous HTTP clients."""
+        for client in self.clients:
+            client.close()
+
+    async def aclose(self) -> None:
+        """Close every HTTP client (the async ones on the running event loop)."""
+        for aclient in self.async_clients:
+            await aclient.aclose()
+        self.close()
+
+
 def openai_llms(
     config: RouterConfig,
     *,
@@ -75,22 +99,23 @@ def openai_llms(
     timeout: float | None = None,
     max_retries: int | None = None,
     function_calling: bool = True,
-) -> dict[str, LLM]:
+) -> Endpoints:
     """One OpenAI-compatible LLM per entry of ``config.models``, keyed by model name.
 
     Each points at its endpoint's ``base_url`` with the key from ``api_key_env`` (``api_key`` for
     models that name none), and reports the endpoint's ``context_length`` as its context window.
     ``function_calling`` says whether the endpoints take ``tools`` (vLLM needs
-    ``--enable-auto-tool-choice`` for that).
+    ``--enable-auto-tool-choice`` for that). Their HTTP clients are made here, so that whoever
+    made the LLMs can close the connections they keep open.
 
     Raises:
         ConfigError: an ``api_key_env`` variable is not set.
         MissingDependencyError: ``llama-index-llms-openai`` is not installed.
     """
+    out = Endpoints()
     if not config.models:
-        return {}
+        return out
     cls = _endpoint_class()
-    out: dict[str, LLM] = {}
     for mc in config.models:
         kwargs: dict[str, Any] = {
             "model": mc.name,
@@ -101,5 +126,8 @@ def openai_llms(
             "context_window": mc.context_length or DEFAULT_CONTEXT_WINDOW,
             "function_calling": function_calling,
         }
-        out[mc.name] = cls(**kwargs)
+        client, aclient = httpx.Client(), httpx.AsyncClient()
+        out.clients.append(client)
+        out.async_clients.append(aclient)
+        out.llms[mc.name] = cls(**kwargs, http_client=client, async_http_client=aclient)
     return out

@@ -22,7 +22,7 @@ from llama_index.core.llms import LLM
 
 from sirp.providers.reasoning import apply_reasoning, prepend_system
 
-__all__ = ["prepend_system_message", "reasoning_call"]
+__all__ = ["prepend_system_message", "reasoning_call", "split_extra_body"]
 
 
 def _probe(messages: list[ChatMessage]) -> list[dict[str, Any]]:
@@ -62,20 +62,36 @@ def uses_extra_body(llm: LLM) -> bool:
     return cls is not None and isinstance(llm, cls)
 
 
+def split_extra_body(llm: LLM) -> tuple[LLM, dict[str, Any]]:
+    """``llm`` ready for per-call ``extra_body``, and the ``extra_body`` of its own ``additional_kwargs``.
+
+    ``llama-index-llms-openai`` lets ``additional_kwargs`` override per-call arguments, so an
+    ``extra_body`` there would hide sirp's fields: such an LLM is copied once without it, and its
+    fields are merged into every call instead.
+    """
+    if not uses_extra_body(llm):
+        return llm, {}
+    own: dict[str, Any] = dict(getattr(llm, "additional_kwargs", None) or {})
+    extra = own.pop("extra_body", None)
+    if not isinstance(extra, Mapping):
+        return llm, {}
+    return llm.model_copy(update={"additional_kwargs": own}), dict(extra)
+
+
 def reasoning_call(
     llm: LLM,
     messages: list[ChatMessage],
     kwargs: Mapping[str, Any],
     *,
+    base_extra_body: Mapping[str, Any],
     family: str,
     enabled: bool,
     effort: str | None,
     budget_tokens: int | None,
-) -> tuple[LLM, list[ChatMessage], dict[str, Any]]:
-    """The LLM to call, the messages and the call keyword arguments that ask it to reason (or not).
+) -> tuple[list[ChatMessage], dict[str, Any]]:
+    """The messages and call keyword arguments that ask ``llm`` to reason (or not) in ``family``'s syntax.
 
-    The LLM is ``llm`` itself, or a shallow copy of it when its own ``additional_kwargs`` carry an
-    ``extra_body`` (``llama-index-llms-openai`` lets those override per-call arguments).
+    ``base_extra_body`` is the LLM's own ``extra_body`` (see :func:`split_extra_body`).
 
     Raises:
         ConfigError: an unknown family.
@@ -85,14 +101,10 @@ def reasoning_call(
     body = apply_reasoning({"messages": probe}, family, enabled, effort, budget_tokens)
     messages = _carry(messages, probe, body.pop("messages", probe))
     out = dict(kwargs)
-    if not body:
-        return llm, messages, out
     if not uses_extra_body(llm):
         out.update(body)
-        return llm, messages, out
-    own: dict[str, Any] = dict(getattr(llm, "additional_kwargs", None) or {})
-    merged = {**(own.get("extra_body") or {}), **(out.get("extra_body") or {}), **body}
-    if "extra_body" in own:
-        llm = llm.model_copy(update={"additional_kwargs": {**own, "extra_body": merged}})
-    out["extra_body"] = merged
-    return llm, messages, out
+        return messages, out
+    merged = {**base_extra_body, **(out.get("extra_body") or {}), **body}
+    if merged:
+        out["extra_body"] = merged
+    return messages, out

@@ -23,8 +23,8 @@ from llama_index.core.llms import LLM
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
-from llama_index.llms.sirp._openai import openai_llms
-from llama_index.llms.sirp._reasoning import prepend_system_message, reasoning_call
+from llama_index.llms.sirp._openai import Endpoints, openai_llms
+from llama_index.llms.sirp._reasoning import prepend_system_message, reasoning_call, split_extra_body
 from llama_index.llms.sirp._routing import LazyRouter, as_router_config, to_prompt
 from typing_extensions import Self
 
@@ -116,6 +116,8 @@ class SemanticRouterLLM(FunctionCallingLLM):
     max_retries: int | None = Field(default=None, description="retries of the LLMs made from router_config")
 
     _lazy: LazyRouter = PrivateAttr()
+    _endpoints: Endpoints = PrivateAttr(default_factory=Endpoints)
+    _tiers: dict[str, tuple[LLM, dict[str, Any]]] = PrivateAttr(default_factory=dict)
 
     @field_validator("router_config", mode="before")
     @classmethod
@@ -127,20 +129,22 @@ class SemanticRouterLLM(FunctionCallingLLM):
         if self.router is not None and self.router_config is not None and self.router_config != self.router.config:
             raise ValueError("give either router or router_config, not both (a router carries its own config)")
         self._lazy = LazyRouter(self.router, self.router_config)
-        if any(name not in self.llms for name in (m.name for m in self._lazy.config.models)):
-            built = openai_llms(
-                self._lazy.config,
-                api_key=self.api_key,
-                timeout=self.timeout,
-                max_retries=self.max_retries,
-                function_calling=self.function_calling is not False,
-            )
-            self.llms = {**built, **self.llms}
         return self
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         config = self._lazy.config
+        # Built here, not in a validator, so that a missing key is a ConfigError, not a pydantic ValidationError.
+        if any(m.name not in self.llms for m in config.models):
+            self._endpoints = openai_llms(
+                config,
+                api_key=self.api_key,
+                timeout=self.timeout,
+                max_retries=self.max_retries,
+                function_calling=self.function_calling is not False,
+            )
+            self.llms = {**self._endpoints.llms, **self.llms}
+        self._tiers = {key: split_extra_body(llm) for key, llm in self.llms.items()}
         if not self.llms:
             raise ConfigError(
                 "SemanticRouterLLM needs an LLM for each tier: pass llms={'slm': ..., 'llm': ...}, or a "
@@ -167,6 +171,22 @@ class SemanticRouterLLM(FunctionCallingLLM):
     def semantic_router(self) -> SemanticRouter:
         """The :class:`~sirp.SemanticRouter` that decides (built on first use)."""
         return self._lazy.get()
+
+    def close(self) -> None:
+        """Close what this LLM made: its router and the tier LLMs' synchronous HTTP clients.
+
+        Only what was built from ``router_config`` is closed; LLMs and a router passed in are left
+        to their owner. After async use, call :meth:`aclose` instead.
+        """
+        self._endpoints.close()
+        if self.router is None and self._lazy.built:
+            self._lazy.get().close()
+
+    async def aclose(self) -> None:
+        """Async :meth:`close`: also closes the async HTTP clients, on the event loop that used them."""
+        await self._endpoints.aclose()
+        if self.router is None and self._lazy.built:
+            await self._lazy.get().aclose()
 
     @property
     def metadata(self) -> LLMMetadata:
@@ -270,7 +290,7 @@ class SemanticRouterLLM(FunctionCallingLLM):
             messages = prepend_system_message(messages, category.system_prompt)
             step = TraceStep(rule="category.system_prompt", detail=f"{category.name}'s system prompt added")
             decision = decision.model_copy(update={"trace": [*decision.trace, step]})
-        llm = self.llms[key]
+        llm, base_extra_body = self._tiers[key]
         tools = rest.pop(_TOOLS_KEY, None)
         if tools is not None:
             if not isinstance(llm, FunctionCallingLLM):
@@ -283,10 +303,11 @@ class SemanticRouterLLM(FunctionCallingLLM):
             messages = list(prepared.pop("messages"))
             rest = {**prepared, **rest}
         family = self._family(key, decision)
-        llm, messages, rest = reasoning_call(
+        messages, rest = reasoning_call(
             llm,
             messages,
             rest,
+            base_extra_body=base_extra_body,
             family=family,
             enabled=decision.reasoning,
             effort=decision.reasoning_effort,
@@ -438,7 +459,7 @@ class SemanticRouterLLM(FunctionCallingLLM):
         key = meta.get("llm") if isinstance(meta, Mapping) else None
         if key not in self.llms:
             raise InputError("this response did not come from this SemanticRouterLLM (no sirp_decision naming its LLM)")
-        return self.llms[key]
+        return self._tiers[key][0]
 
     def _validate_chat_with_tools_response(
         self,
