@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import langchain_sirp
+import pytest
 
 EXPECTED = ["DECISION_KEY", "ChatSemanticRouter", "SemanticRouterRunnable", "routing_decision"]
 
@@ -13,6 +14,7 @@ def test_all_imports() -> None:
         assert getattr(langchain_sirp, name) is not None
 
 
+@pytest.mark.slow
 def test_importing_does_not_load_the_classifier_runtime() -> None:
     import subprocess
     import sys

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import llama_index.llms.sirp as pkg
+import pytest
 
 EXPECTED = ["DECISION_KEY", "SemanticCategorySelector", "SemanticRouterLLM", "routing_decision"]
 
@@ -22,6 +23,7 @@ def test_namespace_package_has_no_top_level_init() -> None:
     assert not (root / "__init__.py").exists() and not (root / "llms" / "__init__.py").exists()
 
 
+@pytest.mark.slow
 def test_importing_does_not_load_the_classifier_runtime() -> None:
     code = "import sys, llama_index.llms.sirp; print('onnxruntime' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
