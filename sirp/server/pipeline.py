@@ -11,13 +11,14 @@
    identity headers for the model).
 
 Then the route calls ``router.acomplete`` / ``router.astream`` and :func:`routed_headers` gives
-its answer's SIRP headers.
+its answer's SIRP headers. Steps 2-6 take no HTTP objects (:func:`plan_routing`), so the Envoy
+external processor (:mod:`sirp.extproc`) takes the same steps with the headers Envoy sends.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +49,7 @@ __all__ = [
     "narrow",
     "parse_body",
     "plan_request",
+    "plan_routing",
     "read_json",
     "resolve_model",
     "routed_headers",
@@ -309,10 +311,48 @@ async def plan_request(
     max_tokens: int | None = None,
     reasoning_effort: str | None = None,
 ) -> Routed:
-    """Steps 2-6 of the module docstring for one request.
+    """Steps 2-6 of the module docstring for one HTTP request (see :func:`plan_routing`).
+
+    The admission's headers are kept on ``request.state`` as soon as the caller is admitted, so
+    that an error answer from then on carries them too.
+    """
+
+    def admitted(admission: AdmissionLike) -> None:
+        request.state.admission_headers = dict(admission.headers)
+
+    return await plan_routing(
+        state_of(request),
+        request.headers,
+        request.client.host if request.client else None,
+        model=model,
+        messages=messages,
+        params=params,
+        tools=tools,
+        max_tokens=max_tokens,
+        reasoning_effort=reasoning_effort,
+        on_admitted=admitted,
+    )
+
+
+async def plan_routing(
+    state: ServerState,
+    headers: Mapping[str, str],
+    peer: str | None,
+    *,
+    model: str,
+    messages: list[Any],
+    params: dict[str, Any],
+    tools: Any = None,
+    max_tokens: int | None = None,
+    reasoning_effort: str | None = None,
+    on_admitted: Callable[[AdmissionLike], None] | None = None,
+) -> Routed:
+    """Steps 2-6 of the module docstring, for any front door (``sirp serve``, ``sirp extproc``).
 
     Args:
-        request: the HTTP request (headers, peer).
+        state: the shared router, header names, access layer and metrics.
+        headers: the request's headers (case-insensitive lookups, like Starlette's ``Headers``).
+        peer: the address of the peer that sent the request, if known.
         model: the requested model name.
         messages: the chat messages to route and send.
         params: the OpenAI chat parameters to forward (without ``model`` and ``messages``).
@@ -320,8 +360,8 @@ async def plan_request(
         max_tokens: the most tokens the answer may take, for the rate limiter's estimate.
         reasoning_effort: the caller's own effort, if any: ``none``/``minimal`` force reasoning
             off, any other value forces it on (the effort itself stays the policy's).
+        on_admitted: called with the admission as soon as the caller is admitted.
     """
-    state = state_of(request)
     for name, instead in _PYTHON_ONLY.items():
         if name in params:
             raise APIError(
@@ -329,15 +369,16 @@ async def plan_request(
             )
     pin = resolve_model(state, model)
     check_size(state, messages)
-    hints = read_hints(request.headers, state.names, state.server)
+    hints = read_hints(headers, state.names, state.server)
     need = hints.require | implied_requirements(messages, tools)
     admission = await state.access.admit(
-        request.headers,
-        request.client.host if request.client else None,
+        headers,
+        peer,
         model=pin or state.server.auto_model,
         estimated_tokens=_estimate_tokens(messages, max_tokens),
     )
-    request.state.admission_headers = dict(admission.headers)  # also on an error answer from here on
+    if on_admitted is not None:  # also on an error answer from here on
+        on_admitted(admission)
     if pin is not None and getattr(admission, "reroute", False):
         pin = None  # above the caller's rights, and RBAC routes such pins down: route within its rights
     allowed = narrow(state, need, hints, admission.allowed_models, pin)
@@ -353,7 +394,7 @@ async def plan_request(
         out["reasoning"] = False
     if admission.upstream_headers:
         out["extra_headers"] = {**(out.get("extra_headers") or {}), **admission.upstream_headers}
-    if (mode := _cache_mode(request.headers)) is not None:
+    if (mode := _cache_mode(headers)) is not None:
         out["cache"] = mode
     return Routed(messages=messages, params=out, admission=admission, hints=hints, model=pin or state.server.auto_model)
 
