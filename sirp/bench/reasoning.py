@@ -32,7 +32,7 @@ import json
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -133,26 +133,24 @@ async def ask(router: SemanticRouter, question: Question, mode: str, settings: R
         else:
             out = await router.acomplete(question.messages(), **params)
     except (UpstreamError, NoEligibleModelError) as err:
-        return Result(**{**asdict(base), "error": str(err)})
+        return replace(base, error=str(err))
     letter = extract_answer(out.content, len(question.options))
     usage = out.usage
     d = out.decision
-    return Result(
-        **{
-            **asdict(base),
-            "answer": letter,
-            "correct": letter == question.answer,
-            "model": out.model,
-            "tier": d.tier,
-            "reasoning": d.reasoning,
-            "effort": d.reasoning_effort if d.reasoning else None,
-            "latency_ms": out.latency_ms,
-            "ttft_ms": out.time_to_first_token_ms,
-            "routing_ms": d.latency_ms,
-            "prompt_tokens": usage.prompt_tokens if usage else 0,
-            "completion_tokens": usage.completion_tokens if usage else 0,
-            "reasoning_tokens": usage.reasoning_tokens if usage else 0,
-        }
+    return replace(
+        base,
+        answer=letter,
+        correct=letter == question.answer,
+        model=out.model,
+        tier=d.tier,
+        reasoning=d.reasoning,
+        effort=d.reasoning_effort if d.reasoning else None,
+        latency_ms=out.latency_ms,
+        ttft_ms=out.time_to_first_token_ms,
+        routing_ms=d.latency_ms,
+        prompt_tokens=usage.prompt_tokens if usage else 0,
+        completion_tokens=usage.completion_tokens if usage else 0,
+        reasoning_tokens=usage.reasoning_tokens if usage else 0,
     )
 
 

@@ -47,7 +47,8 @@ def _stats(results: Sequence[Result], *, n_boot: int, seed: int) -> dict[str, An
     """The figures of one group of results (one mode, or one mode within one category)."""
     ok = [r for r in results if r.ok]
     correct = [1.0 if r.correct else 0.0 for r in results]
-    lo, hi = bootstrap_mean(correct, n_boot=n_boot, seed=seed) if n_boot > 0 else (float("nan"), float("nan"))
+    # None rather than NaN: the report is JSON, and NaN is not
+    lo, hi = bootstrap_mean(correct, n_boot=n_boot, seed=seed) if n_boot > 0 and results else (None, None)
     latency = [r.latency_ms for r in ok if r.latency_ms is not None]
     ttft = [r.ttft_ms for r in ok if r.ttft_ms is not None]
     models = Counter(r.model for r in ok if r.model is not None)
@@ -221,7 +222,9 @@ def write_plots(report: Mapping[str, Any], out_dir: Path, *, prefix: str = "reas
         for m, s in modes.items():
             if s[key] is None:
                 continue
-            err = [[s["accuracy"] - s["accuracy_low"]], [s["accuracy_high"] - s["accuracy"]]]
+            err = None
+            if s["accuracy_low"] is not None:
+                err = [[s["accuracy"] - s["accuracy_low"]], [s["accuracy_high"] - s["accuracy"]]]
             ax.errorbar([s[key]], [s["accuracy"]], yerr=err, fmt="o", ms=9, capsize=4, color=_COLOURS.get(m), label=m)
             ax.annotate(m, (s[key], s["accuracy"]), textcoords="offset points", xytext=(8, 6), fontsize=9)
         ax.set_xlabel(label)

@@ -109,3 +109,15 @@ def test_table_and_plots(tmp_path: Path) -> None:
     assert [p.name for p in paths] == ["reasoning_tradeoff.png", "reasoning_categories.png"]
     for p in paths:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 10_000
+
+
+def test_report_is_strict_json_without_intervals_or_results(tmp_path: Path) -> None:
+    import json
+
+    results = [r(1, "direct", True), r(2, "direct", False)]
+    report = summarize(results, ["direct", "routed"], n_boot=0)  # routed: nothing ran yet
+    text = json.dumps(report, allow_nan=False)  # no NaN anywhere
+    assert json.loads(text)["modes"]["direct"]["accuracy_low"] is None
+    assert report["modes"]["routed"]["n"] == 0 and report["modes"]["routed"]["accuracy"] is None
+    assert "| routed | 0 | – [–, –] |" in format_table(report)
+    assert [p.name for p in write_plots(report, tmp_path)] == ["reasoning_tradeoff.png", "reasoning_categories.png"]
