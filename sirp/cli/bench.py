@@ -14,7 +14,7 @@ __all__ = ["add_parser"]
 
 
 def add_parser(sub: Any, add_router_options: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Register ``bench`` and its ``latency``, ``cache`` and ``reasoning`` benchmarks."""
+    """Register ``bench`` and its ``latency``, ``cache``, ``reasoning`` and ``serve`` benchmarks."""
     p = sub.add_parser("bench", help="benchmarks")
     bsub = p.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
     lat = bsub.add_parser(
@@ -52,6 +52,23 @@ def add_parser(sub: Any, add_router_options: Callable[[argparse.ArgumentParser],
     cache.add_argument("--json", action="store_true", help="print the results as JSON")
     cache.set_defaults(func=_cache)
     bench_reasoning.add_parser(bsub, add_router_options)
+    serve = bsub.add_parser(
+        "serve",
+        help="load test of sirp serve on loopback: throughput, p50/p99 end-to-end and added latency, lost requests",
+        description="Starts a fake OpenAI-compatible upstream and `sirp serve` (a subprocess) on loopback, sends "
+        "routed, pinned and streamed requests with the openai client, and sends the same requests straight to the "
+        "upstream beside them. The config's models are all pointed at the fake upstream; its cache and server: "
+        "section (but auto_model) are left out.",
+    )
+    add_router_options(serve)
+    serve.add_argument("--requests", type=int, default=2000, help="requests through the router (and as many direct)")
+    serve.add_argument("--concurrency", type=int, default=50, help="requests in flight at once")
+    serve.add_argument("--stream-share", type=float, default=0.2, help="share of streamed requests")
+    serve.add_argument("--pinned-share", type=float, default=0.2, help="share of requests pinning a configured model")
+    serve.add_argument("--seed", type=int, default=0, help="seeds the request mix")
+    serve.add_argument("--no-progress", action="store_true", help="no progress bar")
+    serve.add_argument("--json", action="store_true", help="print the results as JSON")
+    serve.set_defaults(func=_serve)
 
 
 def _latency(args: argparse.Namespace) -> int:
@@ -101,5 +118,22 @@ def _cache(args: argparse.Namespace) -> int:
     )
     if args.plot is not None:
         plot_thresholds(result, args.plot)
+    print(json.dumps(result, indent=2) if args.json else format_table(result))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from sirp.bench.serve import format_table, run_benchmark
+    from sirp.cli.route import load_config
+
+    result = run_benchmark(
+        load_config(args),
+        requests=args.requests,
+        concurrency=args.concurrency,
+        stream_share=args.stream_share,
+        pinned_share=args.pinned_share,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
     print(json.dumps(result, indent=2) if args.json else format_table(result))
     return 0
