@@ -6,9 +6,23 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["RoutingDecision", "Tier", "TraceStep"]
+__all__ = ["PiiFinding", "RoutingDecision", "Tier", "TraceStep"]
 
 Tier = Literal["slm", "srm", "llm", "lrm"]
+
+
+class PiiFinding(BaseModel):
+    """Where one piece of personal data is in the request (the value itself is never kept)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    entity: str = Field(description="PII type: PERSON, EMAIL, PHONE, CREDIT_CARD, IBAN, NATIONAL_ID, ...")
+    start: int = Field(ge=0, description="character offset where the value starts")
+    end: int = Field(ge=0, description="character offset where it ends")
+    score: float = Field(ge=0, le=1, description="how sure the PII head is (mean tag probability)")
+    message: int | None = Field(
+        default=None, description="index of the message that holds it (None for a plain string prompt)"
+    )
 
 
 class TraceStep(BaseModel):
@@ -60,6 +74,33 @@ class RoutingDecision(BaseModel):
         default=None,
         description="the categories: entry whose rules applied (model scores, reasoning, system prompt); "
         "None when none did (not configured, or the category was too uncertain)",
+    )
+    pii_detected: bool | None = Field(
+        default=None,
+        description="the request carries personal data: the caller's pii= when given, else the PII head's "
+        "finding; None = not checked (no pii= and no PII head)",
+    )
+    pii: list[PiiFinding] = Field(
+        default_factory=list, description="where the PII head found personal data (types and offsets, no values)"
+    )
+    pii_action: Literal["allow", "mask", "local_only"] | None = Field(
+        default=None,
+        description="what policy.privacy does with the personal data for the chosen model; None without any",
+    )
+    jailbreak_score: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="calibrated probability that the request is a jailbreak or prompt injection (highest over "
+        "its user and tool turns); None = the model has no jailbreak head",
+    )
+    jailbreak: bool | None = Field(
+        default=None,
+        description="the score reached the threshold; None = not checked (no head, or policy.jailbreak.action off)",
+    )
+    blocked: bool = Field(
+        default=False,
+        description="policy.jailbreak.action is block and the request is an attack: complete()/stream() refuse it",
     )
     truncated: bool = Field(description="the text was cut at the classifier's max length")
     latency_ms: float = Field(ge=0, description="time spent deciding (for a batch: the batch's time per request)")

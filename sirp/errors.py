@@ -7,7 +7,8 @@ naturally catch a builtin, the sirp error mixes it in, so ``except ValueError`` 
     ├── ConfigError (ValueError)              bad configuration: field path and reason
     ├── InputError (ValueError)               a prompt sirp cannot route
     │   ├── PromptTypeError (TypeError)       a prompt of the wrong type
-    │   └── PromptTooLargeError               a prompt over the configured size limit (HTTP 413)
+    │   ├── PromptTooLargeError               a prompt over the configured size limit (HTTP 413)
+    │   └── RequestBlockedError               the jailbreak guard refused the request (policy block)
     ├── ModelLoadError                        model folder missing, incomplete or mismatched
     ├── BackendError (RuntimeError)           the classifier backend failed
     │   └── ProviderUnavailableError          an execution provider that is not installed
@@ -45,6 +46,7 @@ __all__ = [
     "PromptTypeError",
     "ProviderUnavailableError",
     "RateLimitError",
+    "RequestBlockedError",
     "SirpError",
     "TrainingError",
     "UpstreamError",
@@ -196,3 +198,19 @@ class AccessUnavailableError(AccessError):
     """
 
     status_code = 503
+
+
+class RequestBlockedError(InputError):
+    """The guards refused the request before any model was called (``sirp serve``: HTTP 400).
+
+    Raised by ``complete``/``stream`` (and their async twins) when the jailbreak head calls the
+    request an attack and ``policy.jailbreak.action`` (or its category's ``jailbreak_action``) is
+    ``block``. ``route()`` never raises it: its decision says ``blocked=True``.
+
+    Attributes:
+        score: the request's calibrated jailbreak score.
+    """
+
+    def __init__(self, message: str, *, score: float) -> None:
+        super().__init__(message)
+        self.score = score

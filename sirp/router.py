@@ -1,13 +1,16 @@
 """``SemanticRouter``: the in-process front door to the routing pipeline.
 
-One request's path: prompt → text(s) to classify (:mod:`sirp.prompts`) → one batched classifier
-pass (:mod:`sirp.signals.classifier` over a :mod:`sirp.backends` backend) → policy
-(:mod:`sirp.policy`) → :class:`~sirp.RoutingDecision`.
+One request's path: prompt → text(s) to classify (:mod:`sirp.prompts`) and, with a model that
+has guard heads, every message window the guards read (:mod:`sirp.guards.scan`) → one batched
+classifier pass (:mod:`sirp.signals.classifier` over a :mod:`sirp.backends` backend) → policy
+(:mod:`sirp.policy`) → :class:`~sirp.RoutingDecision`. Before a model is called, the guards
+refuse a blocked request or mask its personal data (:mod:`sirp.guards.apply`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import time
 from collections.abc import Collection, Sequence
@@ -25,6 +28,8 @@ from sirp.config.loader import config_from_dict, config_from_yaml
 from sirp.config.schema import RouterConfig
 from sirp.decision import RoutingDecision, TraceStep
 from sirp.errors import InputError, PromptTypeError
+from sirp.guards.apply import Findings, as_findings, findings, guard_request
+from sirp.guards.scan import ScanWindow, scan_windows
 from sirp.policy.default import DefaultPolicy
 from sirp.prompts import Prompt, RoutingText, to_routing_text
 from sirp.signals.classifier import ClassifierSignals, SignalExtractor
@@ -75,6 +80,25 @@ def _allowed(value: Any) -> frozenset[str] | None:
     return names
 
 
+@dataclasses.dataclass(frozen=True)
+class _Guarded:
+    """A request routed up front so that the guards could act on it before dispatch."""
+
+    messages: Any
+    decision: RoutingDecision
+    embedding: np.ndarray | None
+    cache_mode: Any
+
+    def route(self, _messages: Any) -> RoutingDecision:
+        return self.decision
+
+    async def aroute(self, _messages: Any) -> RoutingDecision:
+        return self.decision
+
+    def route_and_embed(self, _messages: Any) -> tuple[RoutingDecision, np.ndarray | None]:
+        return self.decision, self.embedding
+
+
 def _pop_allowed(params: dict[str, Any]) -> frozenset[str] | None:
     """Take sirp's ``allowed_models`` out of the OpenAI parameters (it is for the router, not the model)."""
     return _allowed(params.pop("allowed_models", None))
@@ -123,7 +147,10 @@ class SemanticRouter:
             categories=self.config.categories,
             labels=manifest.categories,
             models=self.config.models,
+            jailbreak_threshold=manifest.jailbreak_threshold,
         )
+        #: the model has guard heads: every message of a request is read (PII spans, jailbreak score)
+        self.guards = "pii" in manifest.outputs or "jailbreak" in manifest.outputs
         self._dispatcher: Dispatcher | None = None
         self._cached: CachedDispatch | None = None
 
@@ -139,9 +166,12 @@ class SemanticRouter:
     ) -> RoutingDecision:
         """Route one prompt (a string or OpenAI-style messages).
 
-        ``pii=True`` says the prompt carries personal data: with ``policy.privacy.pii_action:
-        local_only`` only ``local`` models may answer it (until sirp's own PII guard lands, the
-        caller says so).
+        With a model that has a PII head (the bundled one does), every message is scanned for
+        personal data in the same pass (``decision.pii``); ``pii=True`` / ``pii=False`` says it
+        instead, overriding the head. With ``policy.privacy.pii_action: local_only`` only
+        ``local`` models may answer such a request; with ``mask`` dispatch masks it. A jailbreak
+        head scores the user and tool turns (``decision.jailbreak_score``; ``blocked`` under
+        ``policy.jailbreak.action: block``).
 
         ``allowed_models`` restricts the answer to those model names (a caller's access rights,
         the capabilities a request needs): a chosen model outside the set gives way to the
@@ -187,6 +217,22 @@ class SemanticRouter:
                 if len(prompts) == 1:
                     raise
                 raise type(err)(f"prompts[{i}]: {err}") from err
+        signals, slots, found = self._signals(prompts, inputs)
+        per_request_ms = (time.perf_counter() - start) * 1000 / max(1, len(prompts))
+        return [
+            self._decide(signals, alone, ctx, per_request_ms, flag, allowed, f)
+            for (alone, ctx), flag, f in zip(slots, flags, found, strict=True)
+        ]
+
+    def _signals(
+        self, prompts: Sequence[Prompt], inputs: Sequence[RoutingText]
+    ) -> tuple[list[ClassifierSignals], list[tuple[int, int | None]], list[Findings | None]]:
+        """One batched pass over the routing texts and (with guard heads) every window of every prompt.
+
+        Returns the signals of every text, each prompt's (routing text, with-context text) indices,
+        and each prompt's guard findings (None without guard heads). A window equal to a text
+        already in the batch (typically the last user turn) is read once.
+        """
         texts: list[str] = []
         slots: list[tuple[int, int | None]] = []
         for r in inputs:
@@ -196,15 +242,26 @@ class SemanticRouter:
                 texts.append(r.with_context)
                 ctx = len(texts) - 1
             slots.append((len(texts) - 1 - (ctx is not None), ctx))
+        windows: list[list[tuple[ScanWindow, int]]] = []
+        if self.guards:
+            index = {t: i for i, t in enumerate(texts)}
+            for p in prompts:
+                mine = []
+                for w in scan_windows(p):
+                    if w.text not in index:
+                        index[w.text] = len(texts)
+                        texts.append(w.text)
+                    mine.append((w, index[w.text]))
+                windows.append(mine)
         signals: list[ClassifierSignals] = []
         bs = self.config.classifier.batch_size
         for s in range(0, len(texts), bs):
             signals.extend(self.extractor.extract(texts[s : s + bs]))
-        per_request_ms = (time.perf_counter() - start) * 1000 / max(1, len(prompts))
-        return [
-            self._decide(signals, alone, ctx, per_request_ms, flag, allowed)
-            for (alone, ctx), flag in zip(slots, flags, strict=True)
-        ]
+        found: list[Findings | None] = [None] * len(inputs)
+        if self.guards:
+            privacy = self.config.policy.privacy
+            found = [findings([w for w, _ in ws], [signals[i] for _, i in ws], privacy) for ws in windows]
+        return signals, slots, found
 
     async def aroute(
         self, prompt: Prompt, *, pii: bool | None = None, allowed_models: Collection[str] | None = None
@@ -243,10 +300,10 @@ class SemanticRouter:
         r = to_routing_text(
             prompt, window=self.config.conversation.window, max_chars=self.config.classifier.max_prompt_chars
         )
-        signals = self.extractor.extract([r.text] if r.with_context is None else [r.text, r.with_context])
-        ctx = None if r.with_context is None else 1
-        decision = self._decide(signals, 0, ctx, (time.perf_counter() - start) * 1000, pii, allowed)
-        return decision, None if signals[0].truncated else signals[0].embedding
+        signals, slots, found = self._signals([prompt], [r])
+        alone, ctx = slots[0]
+        decision = self._decide(signals, alone, ctx, (time.perf_counter() - start) * 1000, pii, allowed, found[0])
+        return decision, None if signals[alone].truncated else signals[alone].embedding
 
     def _decide(
         self,
@@ -256,6 +313,7 @@ class SemanticRouter:
         latency_ms: float,
         pii: bool | None,
         allowed: frozenset[str] | None = None,
+        found: Findings | None = None,
     ) -> RoutingDecision:
         sig = signals[alone]
         trace: list[TraceStep] = []
@@ -275,6 +333,14 @@ class SemanticRouter:
                 trace.append(
                     TraceStep(rule="context.last_turn", detail=f"last turn alone decides ({sig.confidence:.2f})")
                 )
+        if found is not None:
+            # the request's guard findings (every message) replace the routing text's own
+            sig = dataclasses.replace(
+                sig,
+                pii_detected=bool(found.spans) if found.pii_checked else None,
+                pii_spans=found.spans,
+                jailbreak=found.jailbreak,
+            )
         outcome = self.policy.decide(sig, pii=pii, allowed_models=allowed)
         return RoutingDecision(
             category=sig.category,
@@ -290,6 +356,12 @@ class SemanticRouter:
             local_only=outcome.local_only,
             allowed_models=list(outcome.allowed_models) if outcome.allowed_models is not None else None,
             category_config=outcome.category_config,
+            pii_detected=pii if pii is not None else sig.pii_detected,
+            pii=as_findings(sig.pii_spans),
+            pii_action=outcome.pii_action,
+            jailbreak_score=None if sig.jailbreak is None else round(sig.jailbreak, 4),
+            jailbreak=outcome.jailbreak,
+            blocked=outcome.blocked,
             truncated=signals[alone].truncated,
             latency_ms=latency_ms,
             trace=trace + outcome.trace,
@@ -351,6 +423,11 @@ class SemanticRouter:
         """
         pii, allowed = _pop_pii(params), _pop_allowed(params)
         cache_mode = pop_cache_mode(params, pii=pii)
+        if self.guards:
+            g = self._guard(messages, params, pii, allowed, cache_mode)
+            if self.cache is not None and self._cached is not None:
+                return self._cached.complete(g.messages, params, g.route_and_embed, g.cache_mode)
+            return self.dispatcher.complete(g.messages, params, g.route)
         if self.cache is not None and self._cached is not None:
             route = functools.partial(self.route_and_embed, pii=pii, allowed_models=allowed)
             return self._cached.complete(messages, params, route, cache_mode)
@@ -362,6 +439,11 @@ class SemanticRouter:
         """Async :meth:`complete` (the classifier runs in a worker thread)."""
         pii, allowed = _pop_pii(params), _pop_allowed(params)
         cache_mode = pop_cache_mode(params, pii=pii)
+        if self.guards:
+            g = await asyncio.to_thread(self._guard, messages, params, pii, allowed, cache_mode)
+            if self.cache is not None and self._cached is not None:
+                return await self._cached.acomplete(g.messages, params, g.route_and_embed, g.cache_mode)
+            return await self.dispatcher.acomplete(g.messages, params, g.aroute)
         if self.cache is not None and self._cached is not None:
             route = functools.partial(self.route_and_embed, pii=pii, allowed_models=allowed)
             return await self._cached.acomplete(messages, params, route, cache_mode)
@@ -377,6 +459,11 @@ class SemanticRouter:
         """
         pii, allowed = _pop_pii(params), _pop_allowed(params)
         cache_mode = pop_cache_mode(params, pii=pii)
+        if self.guards:
+            g = self._guard(messages, params, pii, allowed, cache_mode)
+            if self.cache is not None and self._cached is not None:
+                return self._cached.stream(g.messages, params, g.route_and_embed, g.cache_mode)
+            return self.dispatcher.stream(g.messages, params, g.route)
         if self.cache is not None and self._cached is not None:
             route = functools.partial(self.route_and_embed, pii=pii, allowed_models=allowed)
             return self._cached.stream(messages, params, route, cache_mode)
@@ -386,12 +473,31 @@ class SemanticRouter:
         """Async :meth:`stream`: ``async for chunk in await router.astream(...)``."""
         pii, allowed = _pop_pii(params), _pop_allowed(params)
         cache_mode = pop_cache_mode(params, pii=pii)
+        if self.guards:
+            g = await asyncio.to_thread(self._guard, messages, params, pii, allowed, cache_mode)
+            if self.cache is not None and self._cached is not None:
+                return await self._cached.astream(g.messages, params, g.route_and_embed, g.cache_mode)
+            return await self.dispatcher.astream(g.messages, params, g.aroute)
         if self.cache is not None and self._cached is not None:
             route = functools.partial(self.route_and_embed, pii=pii, allowed_models=allowed)
             return await self._cached.astream(messages, params, route, cache_mode)
         return await self.dispatcher.astream(
             messages, params, functools.partial(self.aroute, pii=pii, allowed_models=allowed)
         )
+
+    def _guard(
+        self, messages: Prompt, params: dict[str, Any], pii: bool | None, allowed: frozenset[str] | None, mode: Any
+    ) -> _Guarded:
+        """Route up front (one pass, every message read), then refuse or mask before dispatch.
+
+        A request with personal data bypasses the semantic cache, as one flagged ``pii=True`` does.
+
+        Raises:
+            RequestBlockedError: the decision is blocked (``policy.jailbreak.action: block``).
+        """
+        decision, embedding = self.route_and_embed(messages, pii=pii, allowed_models=allowed)
+        decision, sent = guard_request(decision, messages, self.config, params.get("model"))
+        return _Guarded(sent, decision, embedding, "bypass" if decision.pii_detected else mode)
 
     # -- lifecycle -------------------------------------------------------------------------
 

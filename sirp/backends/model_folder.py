@@ -50,7 +50,18 @@ class ModelManifest(BaseModel):
             "success": "success_logits",
             "embedding": "embedding",
         },
-        description="head name → ONNX output name",
+        description="head name → ONNX output name (optional guard heads: pii, jailbreak)",
+    )
+    pii_labels: list[str] = Field(
+        default_factory=list,
+        description="BIO tags of the PII head (its pii output), in output order, 'O' first; empty without the head",
+    )
+    jailbreak_threshold: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description="calibrated probability from which the jailbreak head calls a text an attack "
+        "(chosen on held-out data at a target false-positive rate); null without the head",
     )
     training: dict[str, Any] = Field(default_factory=dict, description="how the model was made (free-form)")
     category_bias: dict[str, float] = Field(
@@ -76,6 +87,11 @@ class ModelManifest(BaseModel):
         unknown = sorted(set(self.category_bias) - set(self.categories))
         if unknown:
             raise ValueError(f"category_bias names labels that are not categories: {unknown}")
+        if "pii" in self.outputs and (not self.pii_labels or self.pii_labels[0] != "O"):
+            raise ValueError("the model has a pii output, so pii_labels must list its BIO tags, 'O' first")
+        bad = [t for t in self.pii_labels[1:] if not t.startswith(("B-", "I-"))]
+        if bad:
+            raise ValueError(f"pii_labels must be 'O' and B-/I- tags, got {bad[:3]}")
         return self
 
 

@@ -85,7 +85,12 @@ class OnnxBackend(Backend):
                 f"(it has {sorted(inputs)})"
             )
         outputs = {o.name: o.shape for o in self._session.get_outputs()}
-        sizes = {"category": len(m.categories), "success": len(m.reference_models), "embedding": m.embedding_dim}
+        sizes = {
+            "category": len(m.categories),
+            "success": len(m.reference_models),
+            "embedding": m.embedding_dim,
+            "pii": len(m.pii_labels),
+        }
         for head, name in m.outputs.items():
             if name not in outputs:
                 raise ModelLoadError(

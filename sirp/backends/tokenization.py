@@ -24,6 +24,9 @@ class TokenizedBatch:
     input_ids: np.ndarray
     attention_mask: np.ndarray
     truncated: np.ndarray  # (batch,) bool: the text was cut at max_length
+    offsets: tuple[np.ndarray, ...] | None = None
+    """per text, ``(tokens, 2)`` character offsets of its tokens (``(0, 0)`` for special tokens):
+    where a token-level head's output (PII spans) lies in the text"""
 
     def __len__(self) -> int:
         return int(self.input_ids.shape[0])
@@ -66,9 +69,13 @@ class Tokenizer:
         ids = np.full((len(encs), width), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(encs), width), dtype=np.int64)
         truncated = np.zeros(len(encs), dtype=bool)
+        offsets = []
         for i, e in enumerate(encs):
             n = len(e.ids)
             ids[i, :n] = e.ids
             mask[i, :n] = 1
             truncated[i] = bool(e.overflowing)
-        return TokenizedBatch(input_ids=ids, attention_mask=mask, truncated=truncated)
+            off = np.asarray(e.offsets, dtype=np.int64).reshape(-1, 2)
+            off[np.asarray(e.special_tokens_mask, dtype=bool)] = 0
+            offsets.append(off)
+        return TokenizedBatch(input_ids=ids, attention_mask=mask, truncated=truncated, offsets=tuple(offsets))

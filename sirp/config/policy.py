@@ -1,4 +1,5 @@
-"""Policy configuration: tier rule and thresholds, reasoning, categories, privacy, tool selection.
+"""Policy configuration: tier rule and thresholds, reasoning, categories, privacy, jailbreak guard,
+tool selection.
 
 Field-by-field documentation with examples: ``docs/policy.md``.
 """
@@ -16,6 +17,9 @@ from sirp.decision import Tier
 __all__ = [
     "CategoryConfig",
     "Effort",
+    "JailbreakAction",
+    "JailbreakConfig",
+    "PiiAction",
     "PolicyConfig",
     "PrivacyConfig",
     "ReasoningConfig",
@@ -24,6 +28,12 @@ __all__ = [
 
 #: How hard a model reasons when it does.
 Effort = Literal["low", "medium", "high"]
+
+#: What happens to a request with personal data on its way to a model.
+PiiAction = Literal["allow", "mask", "local_only"]
+
+#: What happens to a request the jailbreak head calls an attack.
+JailbreakAction = Literal["off", "flag", "block"]
 
 _Score = Annotated[float, Field(ge=0, le=1)]
 
@@ -64,12 +74,56 @@ class ReasoningConfig(StrictModel):
 
 
 class PrivacyConfig(StrictModel):
-    """What happens to a request that carries personal data (PII)."""
+    """What happens to a request that carries personal data (PII), per model."""
 
-    pii_action: Literal["allow", "local_only"] = Field(
+    pii_action: PiiAction = Field(
         default="allow",
-        description="allow: any model may answer; local_only: only models with local: true may answer "
-        "(the chosen one and every fallback)",
+        description="allow: any model may answer, as sent; mask: every PII span in the messages is replaced "
+        "by a typed placeholder (<EMAIL>) before the request leaves, nothing is restored; local_only: only "
+        "models with local: true may answer (the chosen one and every fallback)",
+    )
+    models: dict[str, PiiAction] = Field(
+        default_factory=dict,
+        description="per-model action that replaces pii_action for that model, e.g. {gpt-4o: mask, "
+        "my-llama: allow}; names must be configured models",
+    )
+    entities: list[str] = Field(
+        default_factory=list,
+        description="the PII types that count (e.g. [EMAIL, PHONE, CREDIT_CARD, IBAN]); empty = every type "
+        "the model's PII head finds",
+    )
+    min_score: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="spans the PII head is less sure of (mean tag probability) are ignored",
+    )
+
+    def action(self, model: str) -> PiiAction:
+        """The action for requests with personal data that ``model`` would answer."""
+        return self.models.get(model, self.pii_action)
+
+    @property
+    def actions(self) -> set[PiiAction]:
+        """Every action some model may get."""
+        return {self.pii_action, *self.models.values()}
+
+
+class JailbreakConfig(StrictModel):
+    """What happens to a request the jailbreak / prompt-injection head calls an attack."""
+
+    action: JailbreakAction = Field(
+        default="flag",
+        description="off: not checked; flag: the decision says so (jailbreak: true, trace guard.jailbreak) "
+        "and the request goes on; block: complete()/stream() refuse it with RequestBlockedError "
+        "(sirp serve: HTTP 400) and no model is called",
+    )
+    threshold: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description="attack probability from which a request is an attack; null = the model's calibrated "
+        "threshold (its manifest's jailbreak_threshold)",
     )
 
 
@@ -110,6 +164,7 @@ class PolicyConfig(StrictModel):
     )
     reasoning: ReasoningConfig = ReasoningConfig()
     privacy: PrivacyConfig = PrivacyConfig()
+    jailbreak: JailbreakConfig = JailbreakConfig()
     tools: ToolsConfig = ToolsConfig()
 
     @model_validator(mode="after")
@@ -151,6 +206,11 @@ class CategoryConfig(StrictModel):
     )
     system_prompt: str | None = Field(
         default=None, min_length=1, description="system instruction that dispatch puts before the messages"
+    )
+    jailbreak_action: JailbreakAction | None = Field(
+        default=None,
+        description="policy.jailbreak.action for requests of this category (when its rules apply); "
+        "null = the global action",
     )
 
     @model_validator(mode="after")

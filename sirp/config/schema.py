@@ -14,6 +14,7 @@ from sirp.config.cache import CacheConfig
 from sirp.config.policy import (
     CategoryConfig,
     Effort,
+    JailbreakConfig,
     PolicyConfig,
     PrivacyConfig,
     ReasoningConfig,
@@ -33,6 +34,7 @@ __all__ = [
     "Effort",
     "FieldPathError",
     "HealthConfig",
+    "JailbreakConfig",
     "Modality",
     "ModelConfig",
     "PolicyConfig",
@@ -363,11 +365,20 @@ class RouterConfig(_Model):
 
     @model_validator(mode="after")
     def _privacy_possible(self) -> RouterConfig:
-        if self.policy.privacy.pii_action == "local_only" and self.models and not any(m.local for m in self.models):
+        privacy = self.policy.privacy
+        known = [m.name for m in self.models] if self.models else [t.model for t in self.tiers]
+        for name in privacy.models:
+            if name not in known:
+                raise FieldPathError(
+                    ("policy", "privacy", "models", name),
+                    f"{name!r} is not a configured model ({', '.join(known)}); fix the name or add the model",
+                )
+        if "local_only" in privacy.actions and self.models and not any(m.local for m in self.models):
+            where = ("pii_action",) if privacy.pii_action == "local_only" else ("models",)
             raise FieldPathError(
-                ("policy", "privacy", "pii_action"),
+                ("policy", "privacy", *where),
                 "local_only needs at least one model with local: true under models: (a model you run "
-                "yourself); mark one, or use pii_action: allow",
+                "yourself); mark one, or use pii_action: allow or mask",
             )
         return self
 

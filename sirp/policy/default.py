@@ -16,9 +16,16 @@ Category rules (``categories:``) apply when the category is known: the distribut
 Its ``model_scores`` pick the best-scored model of the chosen tier (``category.model_scores``),
 or of every model with ``override_tier`` (``category.override``).
 
-Privacy rule (``privacy.local_only``): when the request carries personal data and
-``policy.privacy.pii_action`` is ``local_only``, a model that is not ``local`` is replaced by the
-local model of the nearest tier; with none, :class:`~sirp.errors.NoEligibleModelError`.
+Privacy rule (``privacy.local_only``, ``privacy.mask``, ``privacy.allow``): when the request
+carries personal data, the chosen model's action (``policy.privacy.models``, else
+``pii_action``) applies: ``local_only`` replaces a model that is not ``local`` by the local model
+of the nearest tier (with none, :class:`~sirp.errors.NoEligibleModelError`); ``mask`` marks the
+decision so that dispatch replaces the PII spans with placeholders before the request leaves;
+``allow`` only traces it.
+
+Jailbreak rule (``guard.jailbreak``): when the jailbreak head's calibrated score reaches the
+threshold (``policy.jailbreak.threshold``, else the model's own), the request is flagged, or,
+with action ``block`` (globally or for its category), marked blocked: dispatch refuses it.
 
 Eligibility rule (``eligibility.allowed``): a caller may restrict a request to a set of model
 names (``allowed_models``: the server's access rights and required capabilities, or any caller's
@@ -39,6 +46,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
+from sirp.config.policy import PiiAction
 from sirp.config.schema import CategoryConfig, Effort, ModelConfig, PolicyConfig, TierConfig
 from sirp.decision import Tier, TraceStep
 from sirp.errors import ConfigError, NoEligibleModelError
@@ -63,6 +71,9 @@ class PolicyOutcome:
     local_only: bool = False
     category_config: str | None = None
     allowed_models: tuple[str, ...] | None = None
+    pii_action: PiiAction | None = None
+    jailbreak: bool | None = None
+    blocked: bool = False
 
 
 def reasoning_budget(tier: TierConfig | None, category: CategoryConfig | None) -> int | None:
@@ -92,6 +103,8 @@ class DefaultPolicy:
         categories: ``categories:`` of the router config.
         labels: the classifier's category labels; when given, every category name must be one.
         models: ``models:`` of the router config (the endpoints; ``local`` matters for privacy).
+        jailbreak_threshold: the classifier's calibrated attack threshold (its manifest's),
+            used when ``policy.jailbreak.threshold`` is not set.
 
     Raises:
         ConfigError: a tier names a reference model the head does not predict, or a category
@@ -107,6 +120,7 @@ class DefaultPolicy:
         categories: Sequence[CategoryConfig] = (),
         labels: Sequence[str] | None = None,
         models: Sequence[ModelConfig] = (),
+        jailbreak_threshold: float | None = None,
     ) -> None:
         known = set(reference_models)
         for i, t in enumerate(tiers):
@@ -129,6 +143,7 @@ class DefaultPolicy:
         self.categories = {c.name: c for c in categories}
         self.catalog = ModelCatalog(tiers, models)
         self._tier_by_name = {t.name: t for t in tiers}
+        self.jailbreak_threshold = jailbreak_threshold
 
     def decide(
         self,
@@ -156,13 +171,14 @@ class DefaultPolicy:
         category = self._category(signals, trace)
         chosen = self._model(tier, category, trace)
         has_pii = pii if pii is not None else bool(signals.pii_detected)
-        local_only = has_pii and self.config.privacy.pii_action == "local_only"
+        local_only = has_pii and self.config.privacy.action(chosen.name) == "local_only"
         allowed = None if allowed_models is None else frozenset(allowed_models)
         if has_pii:
             chosen = self._privacy(chosen, category, local_only, trace, allowed)
         if allowed is not None:
             chosen = self._eligible(chosen, category, allowed, local_only, trace)
         reasoning, effort = self._reasoning(signals, complexity, category, trace)
+        jailbreak, blocked = self._jailbreak(signals, category, trace)
         budget = reasoning_budget(self._tier_by_name.get(chosen.tier), category)
         if reasoning:
             trace.append(TraceStep(rule="reasoning.budget", detail=self._budget_detail(chosen, category, budget)))
@@ -180,6 +196,9 @@ class DefaultPolicy:
             allowed_models=None
             if allowed is None
             else tuple(c.name for c in self.catalog.entries if c.name in allowed),
+            pii_action=self.config.privacy.action(chosen.name) if has_pii else None,
+            jailbreak=jailbreak,
+            blocked=blocked,
         )
 
     # -- tier ------------------------------------------------------------------------------
@@ -285,9 +304,19 @@ class DefaultPolicy:
         allowed: frozenset[str] | None = None,
     ) -> Candidate:
         if not local_only:
-            trace.append(
-                TraceStep(rule="privacy.allow", detail="the request carries personal data; pii_action allow: any model")
-            )
+            if self.config.privacy.action(chosen.name) == "mask":
+                trace.append(
+                    TraceStep(
+                        rule="privacy.mask",
+                        detail=f"the request carries personal data; {chosen.name} gets it masked (typed placeholders)",
+                    )
+                )
+            else:
+                trace.append(
+                    TraceStep(
+                        rule="privacy.allow", detail="the request carries personal data; pii_action allow: any model"
+                    )
+                )
             return chosen
         if chosen.local:
             trace.append(
@@ -357,6 +386,31 @@ class DefaultPolicy:
             )
         )
         return other
+
+    # -- jailbreak -------------------------------------------------------------------------
+
+    def _jailbreak(
+        self, signals: ClassifierSignals, category: CategoryConfig | None, trace: list[TraceStep]
+    ) -> tuple[bool | None, bool]:
+        """(attack?, blocked?): None when not checked (no jailbreak head, or action off)."""
+        cfg = self.config.jailbreak
+        own = category is not None and category.jailbreak_action is not None
+        action = category.jailbreak_action if own and category is not None else cfg.action
+        if signals.jailbreak is None or action == "off":
+            return None, False
+        threshold = cfg.threshold if cfg.threshold is not None else self.jailbreak_threshold
+        threshold = 0.5 if threshold is None else threshold
+        attack = signals.jailbreak >= threshold
+        if attack:
+            whose = f" ({category.name}'s action)" if own and category is not None else ""
+            trace.append(
+                TraceStep(
+                    rule="guard.jailbreak",
+                    detail=f"jailbreak score {signals.jailbreak:.2f} ≥ {threshold:.2f}: "
+                    f"{'blocked' if action == 'block' else 'flagged'}{whose}",
+                )
+            )
+        return attack, attack and action == "block"
 
     # -- reasoning -------------------------------------------------------------------------
 

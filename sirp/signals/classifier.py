@@ -1,4 +1,5 @@
-"""Turning the classifier's head outputs into signals: category distribution, success per model.
+"""Turning the classifier's head outputs into signals: category distribution, success per model,
+PII spans and jailbreak score (when the model has those heads).
 
 :class:`SignalExtractor` owns the tokenizer and the backend: texts in, one
 :class:`ClassifierSignals` per text out, from one batched pass that serves every head.
@@ -15,6 +16,7 @@ import numpy as np
 from sirp.backends.base import Backend
 from sirp.backends.model_folder import ModelFolder
 from sirp.backends.tokenization import Tokenizer
+from sirp.guards.pii import PiiSpan, decode_spans
 
 __all__ = ["ClassifierSignals", "SignalExtractor", "softmax"]
 
@@ -43,8 +45,13 @@ class ClassifierSignals:
     embedding: np.ndarray | None
     truncated: bool
     pii_detected: bool | None = None
-    """whether the text carries personal data; None = not checked (no PII signal yet: the guards
-    issue will set it; until then callers pass ``pii=`` to the router)"""
+    """whether the text carries personal data; None = not checked (the model has no PII head:
+    callers say so with ``pii=``)"""
+    pii_spans: tuple[PiiSpan, ...] = ()
+    """where the personal data is: character spans of the text, with their entity type"""
+    jailbreak: float | None = None
+    """calibrated probability that the text is a jailbreak or prompt-injection attempt; None =
+    the model has no jailbreak head"""
 
     @property
     def category(self) -> str:
@@ -77,6 +84,9 @@ class SignalExtractor:
         self.categories = list(m.categories)
         self.reference_models = list(m.reference_models)
         self._out = m.outputs
+        self.pii_labels = list(m.pii_labels)
+        #: the manifest's calibrated attack threshold (None: the model has no jailbreak head)
+        self.jailbreak_threshold = m.jailbreak_threshold
         # A class-prior correction fitted on held-out data (`sirp calibrate`); zeros when absent.
         self._bias = np.array([m.category_bias.get(c, 0.0) for c in self.categories], dtype=np.float64)
 
@@ -91,8 +101,14 @@ class SignalExtractor:
         succ = _sigmoid(np.asarray(out[succ_name], dtype=np.float64)) if succ_name in out else None
         emb_name = self._out.get("embedding")
         emb = out.get(emb_name) if emb_name else None
+        pii_name, jb_name = self._out.get("pii"), self._out.get("jailbreak")
+        pii = out.get(pii_name) if pii_name else None
+        jb = _sigmoid(np.asarray(out[jb_name], dtype=np.float64).reshape(-1)) if jb_name and jb_name in out else None
         result = []
         for i in range(len(texts)):
+            spans: tuple[PiiSpan, ...] = ()
+            if pii is not None and batch.offsets is not None:
+                spans = tuple(decode_spans(pii[i], batch.offsets[i], self.pii_labels, texts[i]))
             result.append(
                 ClassifierSignals(
                     scores={c: float(p) for c, p in zip(self.categories, probs[i], strict=True)},
@@ -103,6 +119,9 @@ class SignalExtractor:
                     ),
                     embedding=None if emb is None else np.asarray(emb[i]),
                     truncated=bool(batch.truncated[i]),
+                    pii_detected=None if pii is None else bool(spans),
+                    pii_spans=spans,
+                    jailbreak=None if jb is None else float(jb[i]),
                 )
             )
         return result

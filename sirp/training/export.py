@@ -10,6 +10,11 @@
    the int8 category argmax agrees with fp32 on at least ``min_agreement`` (99%) of them;
 4. writes ``tokenizer.json`` and ``sirp_manifest.json`` (labels, reference models, max length,
    verification figures and the training record).
+
+A checkpoint with guard heads (``sirp_pii_labels``, ``sirp_jailbreak`` in its config) exports
+them as two more outputs, ``pii_logits`` (batch, tokens, tags) and ``jailbreak_logits``
+(batch,), in the same graph. Their few nodes stay fp32 (they are small, and the heads were
+trained on the int8 encoder's states, so quantising them again would only add noise).
 """
 
 from __future__ import annotations
@@ -32,17 +37,40 @@ __all__ = ["ExportReport", "export"]
 ExportReport = dict[str, Any]
 
 
-def _onnx_config_class() -> Any:
+#: The token-level output: its second axis is the sequence.
+_TOKEN_OUTPUTS = frozenset({"pii_logits"})
+#: Graph outputs → manifest head names.
+_HEADS = {
+    "category_logits": "category",
+    "success_logits": "success",
+    "embedding": "embedding",
+    "pii_logits": "pii",
+    "jailbreak_logits": "jailbreak",
+}
+
+
+def _onnx_config_class(names: Sequence[str] = ("category_logits", "success_logits", "embedding")) -> Any:
     from optimum.exporters.onnx.model_configs import ModernBertOnnxConfig
 
     class RoutingOnnxConfig(ModernBertOnnxConfig):  # type: ignore[misc]
-        """ModernBERT inputs, sirp's routing heads as outputs."""
+        """ModernBERT inputs, sirp's routing (and guard) heads as outputs."""
 
         @property
         def outputs(self) -> dict[str, dict[int, str]]:
-            return {name: {0: "batch_size"} for name in ("category_logits", "success_logits", "embedding")}
+            return {
+                name: {0: "batch_size", 1: "sequence_length"} if name in _TOKEN_OUTPUTS else {0: "batch_size"}
+                for name in names
+            }
 
     return RoutingOnnxConfig
+
+
+def guard_head_nodes(onnx_path: Path) -> list[str]:
+    """Names of the nodes of the guard heads (kept fp32 by the quantiser)."""
+    import onnx
+
+    graph = onnx.load(str(onnx_path), load_external_data=False).graph
+    return [n.name for n in graph.node if n.name.startswith(("/pii/", "/jailbreak/"))]
 
 
 def export(
@@ -62,7 +90,7 @@ def export(
     from optimum.exporters.onnx.convert import export as onnx_export
     from tokenizers import Tokenizer
 
-    from sirp.training.modeling import ModernBertForRouting
+    from sirp.training.modeling import ModernBertForRouting, output_names
 
     checkpoint, output = Path(checkpoint), Path(output)
     if not (checkpoint / "config.json").is_file():
@@ -72,13 +100,14 @@ def export(
     models = list(model.config.sirp_reference_models)
     output.mkdir(parents=True, exist_ok=True)
 
-    cfg_cls = _onnx_config_class()
+    names = output_names(model.config)
+    cfg_cls = _onnx_config_class(names)
     onnx_config = cfg_cls(model.config, task="feature-extraction")
     staging = output / "_onnx"
     staging.mkdir(parents=True, exist_ok=True)
     # The low-level Optimum export: onnx_export_from_model() infers the library from the model's
     # module name and refuses classes defined outside transformers, like this one.
-    from torch.jit import TracerWarning
+    from torch.jit import TracerWarning  # type: ignore[attr-defined]
 
     with warnings.catch_warnings():
         # Tracing ModernBERT's mask code warns that constants are baked in; the shapes stay dynamic
@@ -90,9 +119,8 @@ def export(
         from optimum.onnxruntime import ORTQuantizer
         from optimum.onnxruntime.configuration import AutoQuantizationConfig
 
-        qconf = AutoQuantizationConfig.avx512_vnni(
-            is_static=False, per_channel=True, nodes_to_exclude=activation_matmuls(output / "model.onnx")
-        )
+        exclude = activation_matmuls(output / "model.onnx") + guard_head_nodes(output / "model.onnx")
+        qconf = AutoQuantizationConfig.avx512_vnni(is_static=False, per_channel=True, nodes_to_exclude=exclude)
         quantizer = ORTQuantizer.from_pretrained(output, file_name="model.onnx")
         qpath = quantizer.quantize(save_dir=staging, quantization_config=qconf)
         qfile = Path(qpath) / "model_quantized.onnx" if Path(qpath).is_dir() else Path(qpath)
@@ -109,19 +137,23 @@ def export(
     if train_rec.is_file():
         record.update(json.loads(train_rec.read_text(encoding="utf-8")))
     record.update(training_info or {})
+    threshold = getattr(model.config, "sirp_jailbreak_threshold", None)
     manifest = ModelManifest(
         categories=categories,
         reference_models=models,
         embedding_dim=int(model.config.sirp_embedding_dim),
         max_length=min(max_length, int(model.config.max_position_embeddings)),
         files=files,  # type: ignore[arg-type]
+        outputs={_HEADS[n]: n for n in names},
+        pii_labels=list(getattr(model.config, "sirp_pii_labels", None) or []),
+        jailbreak_threshold=float(threshold) if threshold is not None and "jailbreak_logits" in names else None,
         training=record,
     )
     (output / MANIFEST_NAME).write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
 
     report: ExportReport = {"files": files}
     if verify_texts:
-        report.update(verify(model, ModelFolder.load(output), list(verify_texts), atol=atol, torch=torch))
+        report.update(verify(model, ModelFolder.load(output), list(verify_texts), atol=atol, torch=torch, names=names))
         if report["fp32_max_abs_diff"] > atol:
             raise TrainingError(
                 f"fp32 ONNX differs from PyTorch by {report['fp32_max_abs_diff']:.2e} > {atol:.0e}; the export is wrong"
@@ -152,8 +184,20 @@ def activation_matmuls(onnx_path: Path) -> list[str]:
     return [n.name for n in graph.node if n.op_type == "MatMul" and not (set(n.input) & constants)]
 
 
-def verify(model: Any, folder: ModelFolder, texts: list[str], *, atol: float, torch: Any) -> dict[str, Any]:
-    """Compare PyTorch with the exported fp32 and int8 graphs on ``texts``."""
+def verify(
+    model: Any,
+    folder: ModelFolder,
+    texts: list[str],
+    *,
+    atol: float,
+    torch: Any,
+    names: Sequence[str] = ("category_logits", "success_logits", "embedding"),
+) -> dict[str, Any]:
+    """Compare PyTorch with the exported fp32 and int8 graphs on ``texts``.
+
+    Token outputs are compared on real tokens only (padding rows carry no meaning). With a PII
+    head, the int8 graph's tag argmax agreement with fp32 is reported too.
+    """
     from sirp.backends.onnx import OnnxBackend
     from sirp.backends.tokenization import TokenizedBatch, Tokenizer
 
@@ -161,6 +205,7 @@ def verify(model: Any, folder: ModelFolder, texts: list[str], *, atol: float, to
     max_diff = 0.0
     fp32_arg: list[np.ndarray] = []
     int8_arg: list[np.ndarray] = []
+    tag_agree: list[np.ndarray] = []
     backends = {p: OnnxBackend(folder, precision=p) for p in folder.manifest.files}  # type: ignore[arg-type]
     try:
         for s in range(0, len(texts), 32):
@@ -170,16 +215,24 @@ def verify(model: Any, folder: ModelFolder, texts: list[str], *, atol: float, to
                     input_ids=torch.from_numpy(batch.input_ids), attention_mask=torch.from_numpy(batch.attention_mask)
                 )
             got = backends["fp32"].run(batch)
-            for name in ("category_logits", "success_logits", "embedding"):
-                diff = float(np.abs(getattr(ref, name).numpy() - got[name]).max())
-                max_diff = max(max_diff, diff)
+            real = batch.attention_mask.astype(bool)
+            for name in names:
+                want, have = getattr(ref, name).numpy(), got[name]
+                if name in _TOKEN_OUTPUTS:
+                    want, have = want[real], have[real]
+                max_diff = max(max_diff, float(np.abs(want - have).max()))
             fp32_arg.append(got["category_logits"].argmax(1))
             if "int8" in backends:
-                int8_arg.append(backends["int8"].run(batch)["category_logits"].argmax(1))
+                q = backends["int8"].run(batch)
+                int8_arg.append(q["category_logits"].argmax(1))
+                if "pii_logits" in names:
+                    tag_agree.append(q["pii_logits"][real].argmax(-1) == got["pii_logits"][real].argmax(-1))
     finally:
         for b in backends.values():
             b.close()
     out: dict[str, Any] = {"texts": len(texts), "fp32_max_abs_diff": max_diff, "atol": atol}
     if int8_arg:
         out["int8_argmax_agreement"] = float((np.concatenate(fp32_arg) == np.concatenate(int8_arg)).mean())
+    if tag_agree:
+        out["int8_pii_tag_agreement"] = float(np.concatenate(tag_agree).mean())
     return out

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from sirp.config.schema import (
     CategoryConfig,
     DispatchConfig,
+    JailbreakConfig,
     ModelConfig,
     PolicyConfig,
     PrivacyConfig,
@@ -28,6 +29,7 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
         (PolicyConfig, "policy.md"),
         (ReasoningConfig, "policy.md"),
         (PrivacyConfig, "policy.md"),
+        (JailbreakConfig, "policy.md"),
         (ToolsConfig, "policy.md"),
         (CategoryConfig, "policy.md"),
         (ModelConfig, "dispatch.md"),

@@ -118,7 +118,7 @@ def test_complexity_rule_loads() -> None:
         ({"min_category_confidence": 2}, r"policy\.min_category_confidence: Input should be less"),
         (
             {"privacy": {"pii_action": "redact"}},
-            r"policy\.privacy\.pii_action: Input should be 'allow' or 'local_only'",
+            r"policy\.privacy\.pii_action: Input should be 'allow', 'mask' or 'local_only'",
         ),
         ({"tools": {"top_k": 0}}, r"policy\.tools\.top_k: Input should be greater than or equal to 1"),
         ({"tools": {"enable": True}}, r"policy\.tools\.enable: Extra inputs are not permitted"),
