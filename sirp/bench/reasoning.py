@@ -292,18 +292,21 @@ def offline_config(config: RouterConfig, base_url: str) -> RouterConfig:
 
 
 @contextmanager
-def _serving(config: RouterConfig, questions: Sequence[Question], offline: Offline | None) -> Iterator[RouterConfig]:
-    """The config to call: as given, or pointed at a replaying fake server for the duration."""
-    if offline is None:
+def _serving(
+    config: RouterConfig,
+    questions: Sequence[Question],
+    replay: Mapping[str, Replay] | None,
+    latency: LatencyModel | None,
+    seed: int,
+) -> Iterator[RouterConfig]:
+    """The config to call: as given, or (with a replay) pointed at a replaying fake server for the duration."""
+    if replay is None:
         yield config
         return
     from sirp.testing.fake_openai import FakeOpenAI
-    from sirp.testing.recorded import LatencyModel, RecordedResponder
+    from sirp.testing.recorded import RecordedResponder
 
-    responder = RecordedResponder(
-        questions, replay_map(config, offline.replay), latency=LatencyModel(scale=offline.time_scale), seed=offline.seed
-    )
-    with FakeOpenAI(responder=responder) as server:
+    with FakeOpenAI(responder=RecordedResponder(questions, replay, latency=latency, seed=seed)) as server:
         yield offline_config(config, server.base_url)
 
 
@@ -372,7 +375,6 @@ def run_benchmark(
         InputError: a sample below 1, or no question left to ask.
     """
     from sirp.router import SemanticRouter
-    from sirp.testing.recorded import LatencyModel
 
     settings = settings or RunSettings()
     if not config.models:
@@ -394,6 +396,8 @@ def run_benchmark(
     replay_ident = None
     latency = None
     if offline is not None and replay is not None:
+        from sirp.testing.recorded import LatencyModel
+
         latency = LatencyModel(scale=offline.time_scale)
         replay_ident = {"map": {k: asdict(v) for k, v in replay.items()}, "seed": offline.seed, **asdict(latency)}
     run = fingerprint(config, split=split, settings=settings, replay=replay_ident)
@@ -403,7 +407,7 @@ def run_benchmark(
             with ResultsLog(results_path, run) as log:
                 return await arun(router, chosen, settings, log)
 
-    with _serving(config, chosen, offline) as serving:
+    with _serving(config, chosen, replay, latency, offline.seed if offline is not None else 0) as serving:
         results = asyncio.run(main(serving))
     meta = _meta(
         config,
