@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from sirp._imports import require
-from sirp.bench.cache_pairs import NEGATIVE_KINDS, POSITIVE_KINDS, Pair, build_pairs, half
+from sirp.bench.cache_pairs import EVERYDAY_PAIRS, NEGATIVE_KINDS, POSITIVE_KINDS, Pair, build_pairs, half
 from sirp.cache.keys import same_details
 from sirp.errors import InputError
 
@@ -189,11 +189,41 @@ DIFFERENT_QUESTIONS = ("same-category", "lexical-neighbour")
 
 
 def pick_threshold(scored: dict[str, Any], max_false_hit_rate: float = MAX_FALSE_HIT_RATE) -> float:
-    """The lowest threshold at which the overall false-hit rate, and that of each kind of different
-    question, is at or below ``max_false_hit_rate``."""
+    """The lowest threshold with a false-hit rate ≤ ``max_false_hit_rate`` and no false hit on a
+    different question: a cache that answers another question is worse than one that misses."""
     kinds = [scored["by_kind"][k]["rate"] for k in DIFFERENT_QUESTIONS if k in scored["by_kind"]]
     for i, t in enumerate(scored["thresholds"]):
-        if scored["false_hit_rate"][i] <= max_false_hit_rate and all(r[i] <= max_false_hit_rate for r in kinds):
+        if scored["false_hit_rate"][i] <= max_false_hit_rate and all(r[i] == 0.0 for r in kinds):
+            return float(t)
+    return float(scored["thresholds"][-1])
+
+
+#: Of the hand-written everyday look-alikes, at most this many may hit at the picked threshold: one
+#: of them ("string to int" / "int to string") swaps two words, which no sentence embedding sees.
+MAX_EVERYDAY_FALSE_HITS = 1
+
+
+def score_everyday(sims: np.ndarray, thresholds: Sequence[float]) -> dict[str, Any]:
+    """Hits and false hits on :data:`EVERYDAY_PAIRS` at each threshold, guards on."""
+    same = np.array([p[2] for p in EVERYDAY_PAIRS])
+    passes = np.array([same_details(a, b) for a, b, _ in EVERYDAY_PAIRS])
+    return {
+        "thresholds": list(thresholds),
+        "hits": [int(((sims >= t) & same & passes).sum()) for t in thresholds],
+        "false_hits": [int(((sims >= t) & ~same & passes).sum()) for t in thresholds],
+        "n_positive": int(same.sum()),
+        "n_negative": int((~same).sum()),
+        "pairs": [
+            {"cached": a, "incoming": b, "same": s, "similarity": float(x), "guards_pass": bool(g)}
+            for (a, b, s), x, g in zip(EVERYDAY_PAIRS, sims, passes, strict=True)
+        ],
+    }
+
+
+def pick_everyday(scored: dict[str, Any], max_false_hits: int = MAX_EVERYDAY_FALSE_HITS) -> float:
+    """The lowest threshold with at most ``max_false_hits`` everyday look-alikes answered."""
+    for t, n in zip(scored["thresholds"], scored["false_hits"], strict=True):
+        if n <= max_false_hits:
             return float(t)
     return float(scored["thresholds"][-1])
 
@@ -255,13 +285,18 @@ def measure_latency(
     picks = rng.integers(0, size, queries)
     probes[::2] = vectors[picks[::2]]
     times: list[float] = []
+    cpu: list[float] = []
     hits = 0
     for q in probes:
+        c = time.thread_time()
         t = time.perf_counter()
         hit = store.search(q, fp, 0.9)
         times.append((time.perf_counter() - t) * 1000)
+        # CPU time of this thread: what a lookup costs the router, whatever else shares the machine
+        cpu.append((time.thread_time() - c) * 1000)
         hits += hit is not None
     result = {"entries": size, "queries": queries, "hits": hits, "fill_s": fill_s, **_percentiles(times)}
+    result["cpu_p50_ms"] = float(np.percentile(cpu, 50))
     result["put_p50_ms"] = float(np.percentile(put_ms, 50))
     reload = getattr(store, "_reload", None)
     if callable(reload):  # Redis: what a replica pays to load every entry when it starts
@@ -303,7 +338,8 @@ def run_benchmark(
     if not rows:
         raise InputError(f"no MMLU-Pro dev questions under {data_dir}")
     pairs = build_pairs(rows)
-    texts = sorted({t for p in pairs for t in (p.cached, p.incoming)})
+    everyday = sorted({t for a, b, _ in EVERYDAY_PAIRS for t in (a, b)})
+    texts = sorted({t for p in pairs for t in (p.cached, p.incoming)} | set(everyday))
     halves = np.array([half(p.question_id) for p in pairs])
     result: dict[str, Any] = {
         "data": {"split": "mmlu-pro dev", "questions": len(rows), "pairs": len(pairs), "texts": len(texts)},
@@ -322,6 +358,15 @@ def run_benchmark(
             report = score_pairs(report_pairs, sims[halves == "report"], thresholds, guard=guard)
             picked = pick_threshold(tune)
             q[label] = {"tune": tune, "report": report, "picked": picked, "at_picked": _at(report, picked)}
+        ev = score_everyday(np.array([float(emb[a] @ emb[b]) for a, b, _ in EVERYDAY_PAIRS]), thresholds)
+        # The default for this encoder: safe on both the MMLU-Pro tune half and the everyday look-alikes.
+        g = q["guards"]
+        g["picked_mmlu"], g["picked_everyday"] = g["picked"], pick_everyday(ev)
+        g["picked"] = max(g["picked_mmlu"], g["picked_everyday"])
+        g["at_picked"] = _at(g["report"], g["picked"])
+        i = ev["thresholds"].index(min(ev["thresholds"], key=lambda t: abs(t - g["picked"])))
+        g["everyday_at_picked"] = {"hits": ev["hits"][i], "false_hits": ev["false_hits"][i]}
+        q["everyday"] = ev
         q["encode_ms_batch1"] = _encode_latency(folder, texts[:: max(1, len(texts) // 200)], threads)
         result["quality"][name] = q
     for backend in backends:
@@ -366,18 +411,22 @@ def format_table(result: dict[str, Any]) -> str:
     d = result["data"]
     lines = [
         f"Pairs from {d['split']}: {d['questions']} questions, {d['pairs']} pairs, {d['texts']} texts; "
-        "threshold picked on the tune half (false-hit rate ≤ 1% overall and on each kind of different question), "
-        "rates on the report half.",
+        "threshold picked on the tune half (false-hit rate ≤ 1% overall, none on different questions) "
+        "and, with guards, on the hand-written everyday look-alikes (≤ 1 answered); MMLU-Pro rates on the report half.",
         "",
-        "| encoder | guard | threshold | hit rate | false-hit rate | encode p50 (batch 1) |",
-        "|---|---|---:|---:|---:|---:|",
+        "| encoder | guard | threshold | hit rate | false-hit rate | everyday hits | everyday false hits "
+        "| encode p50 (batch 1) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, q in result["quality"].items():
         for label in ("plain", "guards"):
             a = q[label]["at_picked"]
+            ev = q[label].get("everyday_at_picked")
+            n_pos, n_neg = q["everyday"]["n_positive"], q["everyday"]["n_negative"]
+            evs = f"{ev['hits']}/{n_pos} | {ev['false_hits']}/{n_neg}" if ev else "— | —"
             lines.append(
                 f"| {name} | {label} | {a['threshold']:.2f} | {a['hit_rate']:.3f} | {a['false_hit_rate']:.4f} | "
-                f"{q['encode_ms_batch1']['p50_ms']:.1f} ms |"
+                f"{evs} | {q['encode_ms_batch1']['p50_ms']:.1f} ms |"
             )
     lines += ["", "Hit / false-hit rate by threshold (report half, guards on):", ""]
     names = list(result["quality"])
@@ -402,14 +451,14 @@ def format_table(result: dict[str, Any]) -> str:
     if result["latency"]:
         lines += [
             "",
-            "| backend | entries | lookup p50 | lookup p99 | store p50 | replica load |",
-            "|---|---:|---:|---:|---:|---:|",
+            "| backend | entries | lookup p50 | lookup p99 | lookup CPU p50 | store p50 | replica load |",
+            "|---|---:|---:|---:|---:|---:|---:|",
         ]
         for r in result["latency"]:
             load = f"{r['replica_load_s']:.1f} s" if "replica_load_s" in r else "—"
             lines.append(
                 f"| {r['backend']} | {r['entries']:,} | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms | "
-                f"{r['put_p50_ms']:.3f} ms | {load} |"
+                f"{r.get('cpu_p50_ms', float('nan')):.2f} ms | {r['put_p50_ms']:.3f} ms | {load} |"
             )
     return "\n".join(lines)
 

@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["NEGATIVE_KINDS", "POSITIVE_KINDS", "Pair", "build_pairs", "half"]
+__all__ = ["EVERYDAY_PAIRS", "NEGATIVE_KINDS", "POSITIVE_KINDS", "Pair", "build_pairs", "half"]
 
 POSITIVE_KINDS = ("casing", "template", "reword", "truncate", "reorder")
 NEGATIVE_KINDS = ("same-category", "lexical-neighbour", "number", "entity", "negation")
@@ -151,3 +151,40 @@ def build_pairs(questions: Sequence[tuple[str, str, str]]) -> list[Pair]:
         for kind, variant in _negatives(qid, text, by_cat[cat], names[cat]).items():
             pairs.append(Pair(text, variant, False, kind, cat, qid))
     return pairs
+
+
+#: Short everyday requests, written by hand (not from any benchmark): paraphrases that should hit,
+#: and different requests that look alike (one word changed). MMLU-Pro questions are long and
+#: rarely differ by one word; chat traffic often does.
+EVERYDAY_PAIRS: tuple[tuple[str, str, bool], ...] = (
+    ("What is the height of Mount Everest?", "what's the height of mount everest", True),
+    ("What is the height of Mount Everest?", "How tall is Mount Everest?", True),
+    ("How do I reverse a list in Python?", "how can I reverse a python list", True),
+    ("What is the capital of France?", "Tell me the capital of France.", True),
+    ("Translate 'good morning' into Spanish.", "How do you say 'good morning' in Spanish?", True),
+    ("What are the symptoms of the flu?", "What symptoms does the flu cause?", True),
+    ("How do I boil an egg?", "What's the way to boil an egg?", True),
+    ("Write a haiku about autumn.", "Compose a haiku about autumn.", True),
+    ("Who wrote Pride and Prejudice?", "Who is the author of Pride and Prejudice?", True),
+    ("How many days are in a leap year?", "A leap year has how many days?", True),
+    ("Explain what a black hole is.", "Can you explain what a black hole is?", True),
+    ("What is the boiling point of water?", "At what temperature does water boil?", True),
+    ("How do I center a div in CSS?", "how to center a div with css", True),
+    ("Summarize the plot of Hamlet.", "Give me a summary of the plot of Hamlet.", True),
+    ("What does HTTP stand for?", "What is HTTP short for?", True),
+    ("How do I reverse a list in Python?", "How do I sort a list in Python?", False),
+    ("What is the height of Mount Everest?", "What is the height of the Eiffel Tower?", False),
+    ("What is the capital of France?", "What is the capital of Germany?", False),
+    ("Translate 'good morning' into Spanish.", "Translate 'good morning' into Italian.", False),
+    ("What are the symptoms of the flu?", "What are the symptoms of a cold?", False),
+    ("How do I boil an egg?", "How do I poach an egg?", False),
+    ("Write a haiku about autumn.", "Write a haiku about spring.", False),
+    ("Who wrote Pride and Prejudice?", "Who wrote War and Peace?", False),
+    ("How do I center a div in CSS?", "How do I hide a div in CSS?", False),
+    ("Summarize the plot of Hamlet.", "Summarize the plot of Macbeth.", False),
+    ("What does HTTP stand for?", "What does HTTPS stand for?", False),
+    ("How do I delete a file in Linux?", "How do I copy a file in Linux?", False),
+    ("What is the boiling point of water?", "What is the freezing point of water?", False),
+    ("Explain what a black hole is.", "Explain what a neutron star is.", False),
+    ("How do I convert a string to an int in Java?", "How do I convert an int to a string in Java?", False),
+)
