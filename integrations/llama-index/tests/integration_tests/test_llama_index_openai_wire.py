@@ -91,14 +91,15 @@ async def test_async_tool_calls_and_chat(llm, script) -> None:
         await llm.aclose()
 
 
-def test_missing_api_key_env_names_the_variable(make_router, fake_openai, config_for, monkeypatch) -> None:
+def test_api_key_env_is_read_at_the_first_request(make_router, fake_openai, config_for, monkeypatch) -> None:
     monkeypatch.delenv("SIRP_LI_TEST_KEY", raising=False)
     cfg = config_for(fake_openai.base_url)
     cfg["models"][1]["api_key_env"] = "SIRP_LI_TEST_KEY"
+    llm = SemanticRouterLLM(router=make_router(cfg))  # building needs no key
     with pytest.raises(ConfigError, match="SIRP_LI_TEST_KEY"):
-        SemanticRouterLLM(router=make_router(cfg))
+        llm.chat([ChatMessage(role=MessageRole.USER, content="hi")], model="large")
+    assert fake_openai.requests_for("large") == []
     monkeypatch.setenv("SIRP_LI_TEST_KEY", "sk-li-123")
-    llm = SemanticRouterLLM(router=make_router(cfg))
     llm.chat([ChatMessage(role=MessageRole.USER, content="hi")], model="large")
     llm.close()
     assert fake_openai.requests_for("large")[-1].headers["authorization"] == "Bearer sk-li-123"

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from sirp import ConfigError, MissingDependencyError, RouterConfig
-from sirp.config.schema import ModelConfig
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM
@@ -38,6 +37,7 @@ def _endpoint_class() -> type[OpenAI]:
 
         context_window: int = DEFAULT_CONTEXT_WINDOW
         function_calling: bool = True
+        api_key_env: str | None = None
 
         @classmethod
         def class_name(cls) -> str:
@@ -57,17 +57,21 @@ def _endpoint_class() -> type[OpenAI]:
         def _tokenizer(self) -> None:  # OpenAI's tokenizer tables do not know other models' names
             return None
 
+        def _get_credential_kwargs(self, is_async: bool = False) -> dict[str, Any]:
+            # The key is read when the client is made (first request), as sirp's dispatch reads it.
+            kwargs: dict[str, Any] = super()._get_credential_kwargs(is_async)
+            if self.api_key_env is not None:
+                kwargs["api_key"] = _read_key(self.api_key_env, self.model)
+            return kwargs
+
     return _Endpoint
 
 
-def _api_key(mc: ModelConfig, fallback: str | None) -> str:
-    if mc.api_key_env is None:
-        return fallback or NO_KEY
-    value = os.environ.get(mc.api_key_env)
+def _read_key(env: str, model: str) -> str:
+    value = os.environ.get(env)
     if not value:
         raise ConfigError(
-            f"the environment variable {mc.api_key_env} (api_key_env of model {mc.name!r}) is not set; "
-            "export the API key in it"
+            f"the environment variable {env} (api_key_env of model {model!r}) is not set; export the API key in it"
         )
     return value
 
@@ -102,14 +106,13 @@ def openai_llms(
 ) -> Endpoints:
     """One OpenAI-compatible LLM per entry of ``config.models``, keyed by model name.
 
-    Each points at its endpoint's ``base_url`` with the key from ``api_key_env`` (``api_key`` for
-    models that name none), and reports the endpoint's ``context_length`` as its context window.
-    ``function_calling`` says whether the endpoints take ``tools`` (vLLM needs
-    ``--enable-auto-tool-choice`` for that). Their HTTP clients are made here, so that whoever
+    Each points at its endpoint's ``base_url``, reads its key from ``api_key_env`` when its first
+    request is made (``api_key`` is the key of models that name none), and reports the endpoint's
+    ``context_length`` as its context window. ``function_calling`` says whether the endpoints take
+    ``tools`` (vLLM needs ``--enable-auto-tool-choice`` for that). Their HTTP clients are made here, so that whoever
     made the LLMs can close the connections they keep open.
 
     Raises:
-        ConfigError: an ``api_key_env`` variable is not set.
         MissingDependencyError: ``llama-index-llms-openai`` is not installed.
     """
     out = Endpoints()
@@ -120,7 +123,9 @@ def openai_llms(
         kwargs: dict[str, Any] = {
             "model": mc.name,
             "api_base": mc.base_url,
-            "api_key": _api_key(mc, api_key),
+            # a placeholder until the first request reads api_key_env (NO_KEY for local servers)
+            "api_key": api_key if mc.api_key_env is None and api_key else NO_KEY,
+            "api_key_env": mc.api_key_env,
             "timeout": timeout if timeout is not None else mc.timeout_s,
             "max_retries": max_retries if max_retries is not None else mc.max_retries,
             "context_window": mc.context_length or DEFAULT_CONTEXT_WINDOW,
