@@ -422,8 +422,10 @@ def format_table(result: dict[str, Any]) -> str:
         for label in ("plain", "guards"):
             a = q[label]["at_picked"]
             ev = q[label].get("everyday_at_picked")
-            n_pos, n_neg = q["everyday"]["n_positive"], q["everyday"]["n_negative"]
-            evs = f"{ev['hits']}/{n_pos} | {ev['false_hits']}/{n_neg}" if ev else "— | —"
+            evs = "— | —"
+            if ev and "everyday" in q:
+                n_pos, n_neg = q["everyday"]["n_positive"], q["everyday"]["n_negative"]
+                evs = f"{ev['hits']}/{n_pos} | {ev['false_hits']}/{n_neg}"
             lines.append(
                 f"| {name} | {label} | {a['threshold']:.2f} | {a['hit_rate']:.3f} | {a['false_hit_rate']:.4f} | "
                 f"{evs} | {q['encode_ms_batch1']['p50_ms']:.1f} ms |"

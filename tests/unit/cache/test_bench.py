@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sirp.bench.cache import format_table, measure_latency, pick_threshold, score_pairs
-from sirp.bench.cache_pairs import NEGATIVE_KINDS, POSITIVE_KINDS, build_pairs, half
+from sirp.bench.cache import format_table, measure_latency, pick_everyday, pick_threshold, score_everyday, score_pairs
+from sirp.bench.cache_pairs import EVERYDAY_PAIRS, NEGATIVE_KINDS, POSITIVE_KINDS, build_pairs, half
 from sirp.cache.memory import MemoryStore
 
 QUESTIONS = [
@@ -56,6 +56,16 @@ def test_scoring_and_threshold_choice() -> None:
     assert guarded["by_kind"]["casing"]["rate"][0] == 1.0
 
 
+def test_everyday_scoring_counts_only_pairs_the_guards_let_through() -> None:
+    sims = np.array([0.97 if same else 0.93 for _, _, same in EVERYDAY_PAIRS])
+    ev = score_everyday(sims, [0.90, 0.95, 0.99])
+    assert ev["hits"] == [15, 15, 0] and ev["n_positive"] == 15 and ev["n_negative"] == 15
+    # every look-alike the guards let through hits at 0.90; none at 0.95
+    assert ev["false_hits"][0] == sum(p["guards_pass"] and not p["same"] for p in ev["pairs"]) > 1
+    assert ev["false_hits"][1:] == [0, 0]
+    assert pick_everyday(ev) == 0.95
+
+
 def test_latency_measurement_on_the_memory_store() -> None:
     r = measure_latency(lambda n: MemoryStore(n), 300, dim=16, queries=20)
     assert r["entries"] == 300 and r["queries"] == 20 and r["hits"] == 10
@@ -74,13 +84,16 @@ def test_table_and_plot(tmp_path: Path) -> None:
         s = score_pairs(pairs, sims, t, guard=guard)
         q[label] = {"tune": s, "report": s, "picked": 0.9, "at_picked": {**_at(s, 0.9)}}
     q["encode_ms_batch1"] = {"p50_ms": 1.0, "p99_ms": 2.0}
+    q["everyday"] = score_everyday(np.full(len(EVERYDAY_PAIRS), 0.95), t)
+    q["guards"]["everyday_at_picked"] = {"hits": 3, "false_hits": 1}
     result = {
         "data": {"split": "made-up", "questions": 5, "pairs": len(pairs), "texts": 10},
         "quality": {"router": q},
         "latency": [{"backend": "memory", "entries": 10, "p50_ms": 0.1, "p99_ms": 0.2, "put_p50_ms": 0.01}],
     }
     table = format_table(result)
-    assert "| router | guards | 0.90 | 1.000 | 0.0000 |" in table and "| memory | 10 |" in table
+    assert "| router | guards | 0.90 | 1.000 | 0.0000 | 3/15 | 1/15 |" in table and "| memory | 10 |" in table
+    assert "| router | plain | 0.90 | 1.000 | 0.0000 | — | — |" in table
     png = plot_thresholds(result, tmp_path / "cache.png")
     assert png.read_bytes()[:4] == b"\x89PNG"
 
