@@ -16,6 +16,7 @@ from pydantic import Field, field_validator, model_validator
 from sirp.config.access import AccessConfig
 from sirp.config.base import FieldPathError
 from sirp.config.base import StrictModel as _Model
+from sirp.config.extproc import ExtProcConfig
 from sirp.decision import Tier
 from sirp.errors import ConfigError
 
@@ -106,6 +107,7 @@ class ServerConfig(_Model):
         "x-vsr-selected-reasoning and x-vsr-cache-hit",
     )
     access: AccessConfig = AccessConfig()
+    extproc: ExtProcConfig = ExtProcConfig()
 
     @field_validator("redis_url_env")
     @classmethod
