@@ -259,3 +259,31 @@ def test_router_and_router_config_together_must_agree(make_router, recording, co
             router=router,
             router_config=config_for(policy={"gain_threshold": 0.5}),
         )
+
+
+def test_many_tools_are_cut_to_top_k_by_sirps_filter(make_router, recording, config_for, script) -> None:
+    script.easy()
+    cfg = config_for(policy={"tools": {"enabled": True, "top_k": 1}})
+    small = recording(label="s")
+    llm = ChatSemanticRouter(models={"slm": small, "llm": recording()}, router=make_router(cfg))
+
+    def court_appeal(case: str) -> str:
+        """File an appeal in court."""
+        return case
+
+    def prime_sum(n: int) -> int:
+        """Sum the first n primes."""
+        return n
+
+    def cell_gene(name: str) -> str:
+        """Look up a gene of a cell."""
+        return name
+
+    tools = [court_appeal, prime_sum, cell_gene]
+    d = routing_decision(llm.bind_tools(tools, tool_choice="any").invoke("What is the sum of primes?"))
+    assert d.trace[-1].rule == "tools.filter"
+    assert len(only_call(small)["kwargs"]["tools"]) == 1
+    named = {"type": "function", "function": {"name": "cell_gene"}}
+    llm.bind_tools(tools, tool_choice=named).invoke("What is the sum of primes?")
+    sent = small.calls[-1]["kwargs"]["tools"]
+    assert [t["function"]["name"] for t in sent] == ["cell_gene"]  # the named tool is always kept

@@ -103,3 +103,23 @@ def test_api_key_env_is_read_at_the_first_request(make_router, fake_openai, conf
     llm.chat([ChatMessage(role=MessageRole.USER, content="hi")], model="large")
     llm.close()
     assert fake_openai.requests_for("large")[-1].headers["authorization"] == "Bearer sk-li-123"
+
+
+def test_many_tools_are_cut_to_top_k_by_sirps_filter(make_router, fake_openai, config_for, script) -> None:
+    script.easy()
+    cfg = config_for(fake_openai.base_url, policy={"tools": {"enabled": True, "top_k": 1}})
+    llm = SemanticRouterLLM(router=make_router(cfg))
+
+    def court_appeal(case: str) -> str:
+        """File an appeal in court."""
+        return case
+
+    def cell_gene(name: str) -> str:
+        """Look up a gene of a cell."""
+        return name
+
+    tools = [FunctionTool.from_defaults(fn=f) for f in (court_appeal, magic_function, cell_gene)]
+    response = llm.chat_with_tools(tools, user_msg="What is magic_function(3)?", tool_required=True)
+    llm.close()
+    assert routing_decision(response).trace[-1].rule == "tools.filter"
+    assert len(fake_openai.requests_for("small")[-1].body["tools"]) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from sirp import ConfigError, InputError, RouterConfig, RoutingDecision, Semanti
 from sirp.config.schema import ReasoningFamily
 from sirp.decision import TraceStep
 from sirp.policy.default import reasoning_budget
+from sirp.prompts import to_routing_text
 
 __all__ = ["DECISION_KEY", "SemanticRouterLLM", "routing_decision"]
 
@@ -292,6 +294,9 @@ class SemanticRouterLLM(FunctionCallingLLM):
             decision = decision.model_copy(update={"trace": [*decision.trace, step]})
         llm, base_extra_body = self._tiers[key]
         tools = rest.pop(_TOOLS_KEY, None)
+        if tools is not None and self._filters_tools(tools):
+            tools, step = self._filter_tools(messages, tools)
+            decision = decision.model_copy(update={"trace": [*decision.trace, step]})
         if tools is not None:
             if not isinstance(llm, FunctionCallingLLM):
                 raise ConfigError(
@@ -315,6 +320,24 @@ class SemanticRouterLLM(FunctionCallingLLM):
         )
         return _Call(llm, key, messages, rest, decision, family)
 
+    def _filters_tools(self, spec: Mapping[str, Any]) -> bool:
+        tools = spec.get("tools")
+        policy = self._lazy.config.policy.tools
+        return policy.enabled and isinstance(tools, Sequence) and len(tools) > policy.top_k
+
+    def _filter_tools(self, messages: list[ChatMessage], spec: dict[str, Any]) -> tuple[dict[str, Any], TraceStep]:
+        """sirp's tool pre-filter (``policy.tools``, classifier embeddings) on the tools' OpenAI form."""
+        tools = list(spec["tools"])
+        tool_filter = self.semantic_router.dispatcher.tools
+        as_openai = [t.metadata.to_openai_tool(skip_length_check=True) for t in tools]
+        text = to_routing_text(to_prompt(messages), window=0).text
+        kept, step = tool_filter.filter(text, as_openai, spec.get("tool_choice"))
+        names = {t["function"]["name"] for t in kept}
+        return {
+            **spec,
+            "tools": [t for t, o in zip(tools, as_openai, strict=True) if o["function"]["name"] in names],
+        }, step
+
     def _route(self, messages: Sequence[ChatMessage], kwargs: Mapping[str, Any]) -> _Call:
         msgs = list(messages)
         pii = self._split(kwargs)[2]
@@ -324,7 +347,11 @@ class SemanticRouterLLM(FunctionCallingLLM):
         msgs = list(messages)
         pii = self._split(kwargs)[2]
         router = await self._lazy.aget()
-        return self._plan(msgs, dict(kwargs), await router.aroute(to_prompt(msgs), pii=pii))
+        decision = await router.aroute(to_prompt(msgs), pii=pii)
+        spec = kwargs.get(_TOOLS_KEY)
+        if isinstance(spec, Mapping) and self._filters_tools(spec):  # the filter runs the classifier
+            return await asyncio.to_thread(self._plan, msgs, dict(kwargs), decision)
+        return self._plan(msgs, dict(kwargs), decision)
 
     @staticmethod
     def _prompt_call(prompt: str, call: _Call) -> str:
