@@ -87,6 +87,7 @@ class _Outcome:
     latency_ms: float = 0.0
     model: str | None = None
     error: str | None = None
+    detail: str | None = None
     id_ok: bool = False
 
 
@@ -229,6 +230,8 @@ async def _send(client: Any, req: BenchRequest, rid: str, model: str, *, routed:
     except Exception as err:  # every failure is counted, by kind, never raised
         status = getattr(err, "status_code", None)
         out.error = type(err).__name__ + (f" {status}" if status else "")
+        cause = err.__cause__ or err.__context__
+        out.detail = f"{err}" + (f" ({type(cause).__name__}: {cause})" if cause is not None else "")
         return out
     out.model = headers.get("x-sirp-model") if routed else answered
     out.id_ok = f"[{rid}]" in text and (not routed or headers.get("x-request-id") == rid)
@@ -264,9 +267,23 @@ async def _load(
     router_url: str, upstream_url: str, plan: Sequence[BenchRequest], concurrency: int, token: str, progress: bool
 ) -> dict[str, Any]:
     openai = require("openai", extra="client", purpose="sirp bench serve")
-    kw: dict[str, Any] = {"api_key": "bench", "max_retries": 0, "timeout": 120.0}
-    router = openai.AsyncOpenAI(base_url=router_url + "/v1", **kw)
-    direct = openai.AsyncOpenAI(base_url=upstream_url, **kw)
+    httpx = require("httpx", extra="client", purpose="sirp bench serve")
+
+    def client(base_url: str) -> Any:
+        # No retries: every failure counts. Idle connections are dropped after 2 s, before the
+        # server's keep-alive timeout (uvicorn: 5 s, httpx's default expiry: 5 s too), else a
+        # request can go out on a connection the server is closing at that moment (while the
+        # direct pass runs, the router's connections sit idle for seconds).
+        limits = httpx.Limits(
+            max_connections=max(1000, 2 * concurrency),
+            max_keepalive_connections=max(100, concurrency),
+            keepalive_expiry=2.0,
+        )
+        http = openai.DefaultAsyncHttpxClient(limits=limits, timeout=120.0)
+        return openai.AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0, http_client=http)
+
+    router = client(router_url + "/v1")
+    direct = client(upstream_url)
     bar = _progress(2 * len(plan), progress)
     routed_out: list[_Outcome] = []
     direct_out: list[_Outcome] = []
@@ -318,8 +335,12 @@ def _lost(outcomes: Sequence[_Outcome]) -> int:
     return sum(1 for o in answered if back[o.rid] != 1)
 
 
-def _upstream_check(log: Sequence[Any], expected: set[str]) -> dict[str, int]:
-    """Every expected id exactly once in the upstream's log, and no request it cannot place."""
+def _upstream_check(log: Sequence[Any], expected: set[str], errored: frozenset[str] = frozenset()) -> dict[str, int]:
+    """Every expected id exactly once in the upstream's log, and no request it cannot place.
+
+    A request that failed before it reached the upstream (``errored``, already counted as an
+    error) is counted apart, as ``errored_not_seen``, not as a mismatch.
+    """
     seen: Counter[str] = Counter()
     unplaced = 0
     for req in log:
@@ -332,8 +353,13 @@ def _upstream_check(log: Sequence[Any], expected: set[str]) -> dict[str, int]:
             unplaced += 1
         elif not match.group(1).startswith("w-"):
             seen[match.group(1)] += 1
-    mismatched = sum(1 for rid in expected if seen[rid] != 1) + sum(1 for rid in seen if rid not in expected)
-    return {"requests": len(log), "mismatched": mismatched + unplaced}
+    not_seen = {rid for rid in expected if seen[rid] == 0}
+    mismatched = (
+        len(not_seen - errored)
+        + sum(1 for rid in expected if seen[rid] > 1)
+        + sum(1 for rid in seen if rid not in expected)
+    )
+    return {"requests": len(log), "mismatched": mismatched + unplaced, "errored_not_seen": len(not_seen & errored)}
 
 
 def run_benchmark(
@@ -376,10 +402,11 @@ def run_benchmark(
             cpu0 = _cpu_s(pid)
             res = asyncio.run(_load(url, upstream.base_url, plan, concurrency, token, progress))
             cpu1 = _cpu_s(pid)
+        routed: list[_Outcome] = res["routed"]
+        direct: list[_Outcome] = res["direct"]
         expected = {f"{p}-{token}-{r.index}" for r in plan for p in ("r", "d")}
-        upstream_check = _upstream_check(upstream.requests, expected)
-    routed: list[_Outcome] = res["routed"]
-    direct: list[_Outcome] = res["direct"]
+        errored = frozenset(o.rid for o in (*routed, *direct) if o.error is not None)
+        upstream_check = _upstream_check(upstream.requests, expected, errored)
     by_kind: dict[str, Any] = {}
     for kind in ("all", *_KINDS):
         idx = [i for i, r in enumerate(plan) if kind in ("all", r.kind)]
@@ -417,6 +444,12 @@ def run_benchmark(
         "latency": by_kind,
         "errors": sum(errors.values()),
         "errors_by_kind": dict(errors),
+        "error_examples": {
+            f"{path}: {o.error}": o.detail
+            for path, outs in (("router", routed), ("direct", direct))
+            for o in outs
+            if o.error
+        },
         "lost": {"router": _lost(routed), "direct": _lost(direct)},
         "upstream": upstream_check,
     }
@@ -449,7 +482,9 @@ def format_table(result: dict[str, Any]) -> str:
         f"throughput: router {t['router']} req/s, direct {t['direct']} req/s; "
         f"router CPU per request: {result['router_cpu_ms_per_request']} ms",
         f"errors: {result['errors']}" + (f" {result['errors_by_kind']}" if result["errors"] else ""),
+        *(f"  {kind}: {detail}" for kind, detail in result.get("error_examples", {}).items()),
         f"lost requests: router {result['lost']['router']}, direct {result['lost']['direct']}; "
-        f"upstream log: {up['requests']} requests, {up['mismatched']} mismatched",
+        f"upstream log: {up['requests']} requests, {up['mismatched']} mismatched"
+        + (f", {up['errored_not_seen']} failed before reaching it" if up.get("errored_not_seen") else ""),
     ]
     return "\n".join(lines)

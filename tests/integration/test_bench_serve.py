@@ -31,7 +31,7 @@ def test_300_requests_at_concurrency_20_none_lost(capsys: pytest.CaptureFixture[
     assert result["errors"] == 0, result["errors_by_kind"]
     assert result["lost"] == {"router": 0, "direct": 0}
     # 300 through the router, 300 direct, and the 20 + 20 warm-up requests: each exactly once
-    assert result["upstream"] == {"requests": 640, "mismatched": 0}
+    assert result["upstream"] == {"requests": 640, "mismatched": 0, "errored_not_seen": 0}
     assert sum(result["mix"].values()) == 300 and set(result["mix"]) == {"auto", "pinned", "stream"}
     assert result["latency"]["all"]["requests"] == 300
     for row in result["latency"].values():
@@ -101,8 +101,14 @@ def _log(*texts: str) -> list[Any]:
 
 def test_the_upstream_log_must_hold_each_id_once_and_nothing_else() -> None:
     expected = {"r-ab-1", "d-ab-1"}
-    assert _upstream_check(_log("[r-ab-1] q", "[d-ab-1] q", "[w-ab-9] q"), expected) == {"requests": 3, "mismatched": 0}
+    assert _upstream_check(_log("[r-ab-1] q", "[d-ab-1] q", "[w-ab-9] q"), expected)["mismatched"] == 0
     assert _upstream_check(_log("[r-ab-1] q", "[r-ab-1] q", "[d-ab-1] q"), expected)["mismatched"] == 1  # a retry
     assert _upstream_check(_log("[r-ab-1] q"), expected)["mismatched"] == 1  # one never arrived
+    # ... unless it failed on the way (an error, counted once, as such)
+    assert _upstream_check(_log("[r-ab-1] q"), expected, frozenset({"d-ab-1"})) == {
+        "requests": 1,
+        "mismatched": 0,
+        "errored_not_seen": 1,
+    }
     assert _upstream_check(_log("[r-ab-1] q", "[d-ab-1] q", "no tag"), expected)["mismatched"] == 1
     assert _upstream_check(_log("[r-ab-1] q", "[d-ab-1] q", "[r-ab-7] q"), expected)["mismatched"] == 1
