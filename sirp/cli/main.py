@@ -1,5 +1,5 @@
-"""The ``sirp`` command line: ``route``, ``serve``, ``train``, ``export``, ``eval``, ``calibrate``, ``bench``,
-``config``.
+"""The ``sirp`` command line: ``route``, ``serve``, ``extproc``, ``train``, ``export``, ``eval``, ``calibrate``,
+``bench``, ``config``.
 
 Every sirp error is printed as one ``error: ...`` line on stderr with exit status 2 — no
 traceback; the message says what to do.
@@ -26,7 +26,7 @@ def _add_router_options(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``sirp`` command."""
-    from sirp.cli import bench, calibrate, evaluate, route, serve, train
+    from sirp.cli import bench, calibrate, evaluate, extproc, route, serve, train
     from sirp.cli import config as config_cmd
 
     parser = argparse.ArgumentParser(prog="sirp", description="Semantic inference routing for LLM requests.")
@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=route.run)
 
     serve.add_parser(sub, _add_router_options)
+    extproc.add_parser(sub, _add_router_options)
     train.add_parsers(sub)
     evaluate.add_parser(sub, _add_router_options)
     calibrate.add_parser(sub, _add_router_options)

@@ -24,6 +24,6 @@ require("grpc", extra="envoy", purpose="sirp extproc (the Envoy external process
 require("envoy.service.ext_proc.v3.external_processor_pb2", extra="envoy", purpose="sirp extproc (Envoy's protos)")
 require("grpc_health.v1.health", extra="envoy", purpose="sirp extproc's gRPC health service")
 
-from sirp.extproc.service import ExternalProcessor, build_state, create_server  # noqa: E402 - after the checks
+from sirp.extproc.service import ExternalProcessor, build_state, create_server, serve  # noqa: E402 - after the checks
 
-__all__ = ["ExternalProcessor", "build_state", "create_server"]
+__all__ = ["ExternalProcessor", "build_state", "create_server", "serve"]

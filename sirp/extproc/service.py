@@ -41,7 +41,7 @@ from sirp.server.headers import HeaderNames
 from sirp.server.pipeline import ServerState
 from sirp.server.store import MemoryResponseStore
 
-__all__ = ["SERVICE_NAME", "ExternalProcessor", "Headers", "build_state", "create_server"]
+__all__ = ["SERVICE_NAME", "ExternalProcessor", "Headers", "build_state", "create_server", "serve"]
 
 logger = logging.getLogger(__name__)
 
@@ -388,3 +388,48 @@ async def create_server(
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, serving)
     return server, servicer, bound
+
+
+async def serve(config: RouterConfig, *, ready: Any = None) -> None:
+    """Run ``sirp extproc`` until SIGINT/SIGTERM: the router, the gRPC services, ``/metrics``.
+
+    Args:
+        config: the router config (``server.extproc`` for the service itself).
+        ready: called with the bound port once the service answers (tests, supervisors).
+    """
+    import signal
+
+    from prometheus_client import start_http_server
+
+    from sirp.router import SemanticRouter
+
+    cfg = config.server.extproc
+    router = SemanticRouter(config)
+    state = build_state(router, ExtProcMetrics())
+    server, servicer, port = await create_server(state)
+    metrics_server = None
+    if cfg.metrics_port is not None:
+        metrics_server, _ = start_http_server(cfg.metrics_port, addr=cfg.host, registry=state.metrics.registry)
+    logger.info(
+        "sirp extproc serving %s on %s:%d%s",
+        SERVICE_NAME,
+        cfg.host,
+        port,
+        f"; metrics on http://{cfg.host}:{cfg.metrics_port}/metrics" if cfg.metrics_port else "",
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if ready is not None:
+        ready(port)
+    try:
+        await stop.wait()
+    finally:
+        logger.info("sirp extproc stopping: finishing the streams in flight")
+        await server.stop(grace=5.0)
+        await servicer.drain()
+        if metrics_server is not None:
+            metrics_server.shutdown()
+        await state.access.aclose()
+        await router.aclose()
