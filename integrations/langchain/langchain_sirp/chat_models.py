@@ -36,8 +36,6 @@ __all__ = ["DECISION_KEY", "ChatSemanticRouter", "routing_decision"]
 #: Where the decision goes in ``AIMessage.response_metadata`` and ``ChatResult.llm_output``.
 DECISION_KEY = "sirp_decision"
 
-#: Call keyword arguments that are sirp's, not the tier model's.
-_ROUTING_KWARGS = ("model", "reasoning", "pii")
 #: ``bind_tools`` arguments handed to the chosen tier's own ``bind_tools``.
 _TOOL_KWARGS = ("tool_choice", "strict", "parallel_tool_calls")
 
