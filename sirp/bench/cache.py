@@ -480,7 +480,7 @@ def plot_thresholds(result: dict[str, Any], path: Path) -> Path:
     ax.set_xscale("symlog", linthresh=0.01)
     ax.set_xlabel("false-hit rate (negatives answered from the cache)")
     ax.set_ylabel("hit rate (paraphrases answered from the cache)")
-    ax.set_title("Semantic cache: threshold trade-off on MMLU-Pro dev pairs")
+    ax.set_title("Semantic cache: threshold trade-off (MMLU-Pro dev pairs, report half)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     path.parent.mkdir(parents=True, exist_ok=True)
