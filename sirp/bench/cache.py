@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -93,16 +94,19 @@ def export_sentence_encoder(source: Path, out: Path, *, max_length: int = 256) -
         "attention_mask": {0: "batch", 1: "tokens"},
         "embedding": {0: "batch"},
     }
-    torch.onnx.export(
-        Pooled(model),
-        (ids, torch.ones_like(ids)),
-        str(onnx_path),
-        input_names=["input_ids", "attention_mask"],
-        output_names=["embedding"],
-        dynamic_axes=axes,
-        opset_version=17,
-        dynamo=False,
-    )
+    with warnings.catch_warnings():
+        # Tracing warns about constants and the legacy exporter; the graph is checked by its use.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            Pooled(model),
+            (ids, torch.ones_like(ids)),
+            str(onnx_path),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["embedding"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
     (out / "tokenizer.json").write_bytes((source / "tokenizer.json").read_bytes())
     manifest = ModelManifest(
         architecture="bert",
