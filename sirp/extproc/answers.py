@@ -274,7 +274,7 @@ def assemble(chunks: list[dict[str, Any]], usage: Usage | None) -> dict[str, Any
     try:
         for c in chunks:
             state.handle_chunk(ChatCompletionChunk.model_validate(c))
-        snapshot = state.current_completion_snapshot.to_dict()
+        snapshot = state.current_completion_snapshot.to_dict(exclude_none=True)
     except (ValidationError, ValueError, TypeError, KeyError):
         return None
     snapshot["object"] = "chat.completion"

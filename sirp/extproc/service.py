@@ -370,11 +370,20 @@ class ExternalProcessor:
             logger.exception("accounting for an answer of %s failed", o.model)
 
 
+def _warm_up() -> None:
+    import openai.lib.streaming.chat
+    import openai.types.chat  # noqa: F401
+
+
 async def create_server(
     state: ServerState, *, host: str | None = None, port: int | None = None
 ) -> tuple[Any, ExternalProcessor, int]:
     """A started ``grpc.aio`` server with the ext_proc and health services; returns it, the servicer, the port."""
     cfg = state.server.extproc
+    # The cache answers and stores chat completions through openai's types: import them now, not
+    # inside the first request's decision time.
+    if state.router.cache is not None:
+        await asyncio.to_thread(_warm_up)
     server = grpc.aio.server()
     servicer = ExternalProcessor(state)
     ep_grpc.add_ExternalProcessorServicer_to_server(servicer, server)
