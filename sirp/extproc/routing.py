@@ -295,6 +295,14 @@ def _prepare(state: ServerState, messages: Any, params: Mapping[str, Any], *, st
     mode = pop_cache_mode(p, pii=pii) if chat else "bypass"  # a Responses answer is not a chat completion
     decision, vector = router.route_and_embed(messages, pii=pii, allowed_models=allowed)
     decision, sent = guard_request(decision, messages, router.config, p.get("model"))
+    if not chat and sent is not messages:
+        # the body goes on as the client wrote it: a Responses input cannot be masked item by item here
+        raise APIError(
+            400,
+            "the request carries personal data that must be masked for the model it goes to, and a Responses "
+            "request cannot be masked on its way through the proxy; send it to /v1/chat/completions",
+            code="pii_mask_unsupported",
+        )
     if decision.pii_detected:
         mode = "bypass"  # personal data never goes through the cache
     cache_label: str | None = None
