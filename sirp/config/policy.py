@@ -53,7 +53,9 @@ class ReasoningConfig(StrictModel):
         ],
         description="categories whose requests reason once complexity reaches min_complexity",
     )
-    min_complexity: float = Field(default=0.35, ge=0, le=1)
+    min_complexity: float = Field(
+        default=0.35, ge=0, le=1, description="complexity from which requests of the reasoning categories reason"
+    )
     always_above: float = Field(default=0.8, ge=0, le=1, description="any category reasons at or above this complexity")
     effort_medium: float = Field(default=0.5, ge=0, le=1, description="complexity from which effort is 'medium'")
     effort_high: float = Field(default=0.7, ge=0, le=1, description="complexity from which effort is 'high'")

@@ -59,10 +59,14 @@ class ClassifierConfig(_Model):
     """Which classifier model runs, and how."""
 
     model: Path | None = Field(default=None, description="model folder; null = the bundled default model")
-    precision: Literal["auto", "int8", "fp32"] = "auto"
+    precision: Literal["auto", "int8", "fp32"] = Field(
+        default="auto", description="graph of the model folder that runs; auto = int8 when there is one, else fp32"
+    )
     provider: str | list[str] = Field(default="auto", description="'auto', 'cpu', 'cuda', 'rocm', or a list")
     threads: int | None = Field(default=None, ge=1, description="intra-op threads; null = one per core")
-    graph_optimization: Literal["disable", "basic", "extended", "all"] = "all"
+    graph_optimization: Literal["disable", "basic", "extended", "all"] = Field(
+        default="all", description="ONNX Runtime graph optimisation level"
+    )
     max_length: int = Field(default=512, ge=8, description="tokens kept per request; longer ones are truncated")
     truncation_side: Literal["right", "left"] = Field(
         default="right", description="'right' keeps the start of a long request, 'left' keeps its end"
@@ -100,7 +104,7 @@ class ConversationConfig(_Model):
 class TierConfig(_Model):
     """One tier: the model that answers for it and the reference model the success head predicts."""
 
-    name: Tier
+    name: Tier = Field(description="slm, srm, llm or lrm; tiers are listed cheapest first")
     model: str = Field(min_length=1, description="model name sent to the provider")
     reference_model: str = Field(
         min_length=1, description="success-head reference model this tier stands for (must be in the model folder)"
