@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_bench_parser", "add_parser", "run"]
 
 
 def add_parser(sub: Any, add_router_options: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -73,4 +73,36 @@ def run(args: argparse.Namespace) -> int:
     # The command is an application: it may set up logging (a library never does).
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
     asyncio.run(serve(config))
+    return 0
+
+
+def add_bench_parser(bsub: Any, add_router_options: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Register ``sirp bench extproc`` (called by :mod:`sirp.cli.bench`)."""
+    p = bsub.add_parser(
+        "extproc",
+        help="latency sirp adds through Envoy's ext_proc (p50/p99 per concurrency), beside the same decisions "
+        "in-process",
+        description="Starts `sirp extproc` in a subprocess and sends it requests over gRPC on loopback as Envoy "
+        "does (headers, then the body), beside SemanticRouter.aroute and the ext_proc pipeline in this process, "
+        "at each concurrency. Without models in the config, one per tier is made up (never called).",
+    )
+    add_router_options(p)
+    p.add_argument("--requests", type=int, default=256, help="requests per concurrency level and way")
+    p.add_argument("--concurrency", default="1,16,64", help="comma-separated concurrency levels")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.set_defaults(func=_bench)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import json
+
+    from sirp._imports import require
+    from sirp.cli.route import load_config
+
+    require("grpc", extra="envoy", purpose="sirp bench extproc")
+    from sirp.extproc.bench import format_table, run_benchmark
+
+    levels = [int(c) for c in args.concurrency.split(",") if c.strip()]
+    result = run_benchmark(load_config(args), concurrency=levels, requests=args.requests)
+    print(json.dumps(result, indent=2) if args.json else format_table(result))
     return 0

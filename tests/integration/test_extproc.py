@@ -184,3 +184,36 @@ def test_sirp_extproc_with_the_bundled_model(tmp_path: Path) -> None:
         if proc.stdout:
             proc.stdout.close()
     assert proc.returncode == 0, output
+
+
+@pytest.mark.slow
+def test_sirp_bench_extproc_runs_and_every_decision_agrees() -> None:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sirp.cli.main",
+            "bench",
+            "extproc",
+            "--requests",
+            "12",
+            "--concurrency",
+            "1,3",
+            "--json",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert [lv["concurrency"] for lv in result["levels"]] == [1, 3]
+    for lv in result["levels"]:
+        assert lv["agree"] == 1.0  # the ext_proc service chose what the in-process router chose
+        for way in ("route", "pipeline", "ext_proc"):
+            assert 0 < lv[way]["p50_ms"] <= lv[way]["p99_ms"]
+    from sirp.extproc.bench import format_table
+
+    table = format_table(result)
+    assert "ext_proc p50" in table and "added p50" in table
