@@ -220,16 +220,19 @@ def train(cfg: TrainConfig) -> Path:
 
     tok = _load_tokenizer(cfg)
     if cfg.init is not None:
-        model = ModernBertForRouting.from_pretrained(
-            cfg.init,
-            local_files_only=True,
-            sirp_categories=categories,
-            sirp_reference_models=models,
-            attn_implementation="sdpa",
+        # The heads' sizes come from the config, so set them there before the weights load: a plain
+        # ModernBERT checkpoint (ModernBertModel, or ModernBertForMaskedLM as published) has no
+        # sirp_* entries, and from_pretrained would hand unknown keyword arguments to the model.
+        from transformers import ModernBertConfig
+
+        conf = ModernBertConfig.from_pretrained(cfg.init, local_files_only=True)
+        conf.sirp_categories = categories
+        conf.sirp_reference_models = models
+        conf.sirp_embedding_dim = conf.hidden_size
+        model, loading = ModernBertForRouting.from_pretrained(
+            cfg.init, config=conf, local_files_only=True, attn_implementation="sdpa", output_loading_info=True
         )
-        model.config.sirp_categories = categories
-        model.config.sirp_reference_models = models
-        model.config.sirp_embedding_dim = model.config.hidden_size
+        _init_new_weights(model, loading["missing_keys"])
     else:
         pad = _special_id(tok, "[PAD]", "<pad>")
         conf = small_config(
@@ -359,6 +362,22 @@ def train(cfg: TrainConfig) -> Path:
         encoding="utf-8",
     )
     return out / "best"
+
+
+def _init_new_weights(model: ModernBertForRouting, missing_keys: list[str]) -> None:
+    """Initialise the weights a checkpoint did not have (the routing heads of a plain ModernBERT).
+
+    ``from_pretrained`` leaves them as allocated, unset memory: ModernBERT's ``_init_weights``
+    knows only ModernBERT's own modules, so the heads would start from garbage (and NaN losses).
+    """
+    owners = {key.rsplit(".", 1)[0] for key in missing_keys}
+    for name, module in model.named_modules():
+        reset = getattr(module, "reset_parameters", None)
+        if name in owners and callable(reset):
+            reset()
+    if "category_scale" in missing_keys:
+        with torch.no_grad():
+            model.category_scale.fill_(10.0)  # as ModernBertForRouting.__init__ sets it
 
 
 def _save_state(path: Path, model: nn.Module, opt: Any, sched: Any, step: int, best: float, history: list[Any]) -> None:
