@@ -67,7 +67,14 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
 def presidio_predict(texts: list[str]) -> list[list[dict[str, Any]]]:
     """Spans from presidio's pattern recognizers, called directly."""
     logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
+    import tldextract
     from presidio_analyzer import predefined_recognizers as pr
+    from presidio_analyzer.predefined_recognizers.generic import email_recognizer
+
+    # presidio's e-mail check looks the domain up in the public-suffix list, which tldextract
+    # fetches over the network by default; use the snapshot shipped inside tldextract instead
+    offline = tldextract.TLDExtract(suffix_list_urls=())
+    email_recognizer.tldextract = type("_Offline", (), {"extract": staticmethod(offline)})
 
     names = [
         "CreditCardRecognizer",

@@ -4,7 +4,12 @@ Variants (each measured in its own process: in one process they disturb each oth
 
 - ``router``: ``SemanticRouter.route`` end to end (prompt checks, tokenising, ONNX int8, policy);
 - ``onnx-int8`` / ``onnx-fp32``: tokenising + the ONNX Runtime graph of that precision;
-- ``pytorch-fp32``: tokenising + the same model in PyTorch (needs torch and the checkpoint).
+- ``pytorch-fp32``: tokenising + the same model in PyTorch (needs torch and the checkpoint);
+- ``signals-routing`` / ``signals-pii`` / ``signals-jailbreak`` / ``signals-all``: the cost of each
+  signal: ``SignalExtractor.extract`` (tokenising, the int8 graph, reading the heads back: PII
+  span decoding included) on the model's graph cut down to the routing heads (category, success,
+  embedding), to those plus the PII head, plus the jailbreak head, or with every head (needs the
+  ``onnx`` package to cut the graph, and a model with guard heads).
 
 All variants see the same prompts, in the same order, with the same thread count.
 """
@@ -27,7 +32,48 @@ from sirp.bench.prompts import EVERYDAY_PROMPTS
 
 __all__ = ["VARIANTS", "format_table", "run_benchmark"]
 
-VARIANTS = ("router", "onnx-int8", "onnx-fp32", "pytorch-fp32")
+VARIANTS = (
+    "router",
+    "onnx-int8",
+    "onnx-fp32",
+    "pytorch-fp32",
+    "signals-routing",
+    "signals-pii",
+    "signals-jailbreak",
+    "signals-all",
+)
+#: The heads each ``signals-*`` variant keeps besides the routing ones.
+SIGNAL_HEADS: dict[str, tuple[str, ...]] = {
+    "signals-routing": (),
+    "signals-pii": ("pii",),
+    "signals-jailbreak": ("jailbreak",),
+    "signals-all": ("pii", "jailbreak"),
+}
+_ROUTING_HEADS = ("category", "success", "embedding")
+
+
+def cut_folder(folder: Any, heads: Sequence[str], where: Path) -> Any:
+    """A copy of ``folder`` whose int8 graph computes only the routing heads and ``heads``.
+
+    ``onnx.utils.extract_model`` keeps the nodes those outputs need and drops the rest, so the
+    graph does exactly the work of a model with only these heads.
+    """
+    import shutil
+
+    import onnx.utils
+
+    from sirp.backends.model_folder import MANIFEST_NAME, ModelFolder
+
+    m = folder.manifest
+    keep = {h: n for h, n in m.outputs.items() if h in _ROUTING_HEADS or h in heads}
+    where.mkdir(parents=True, exist_ok=True)
+    onnx.utils.extract_model(
+        str(folder.onnx_path("int8")), str(where / "model.int8.onnx"), list(m.inputs), list(keep.values())
+    )
+    shutil.copy(folder.tokenizer_path, where / "tokenizer.json")
+    sub = m.model_copy(update={"outputs": keep, "files": {"int8": "model.int8.onnx"}, "tokenizer": "tokenizer.json"})
+    (where / MANIFEST_NAME).write_text(sub.model_dump_json(indent=2), encoding="utf-8")
+    return ModelFolder.load(where)
 
 
 def _timed(fn: Any, items: Sequence[Any], repeats: int) -> list[float]:
@@ -80,6 +126,20 @@ def _measure(
 
         def many(ts: list[str]) -> Any:
             return backend.run(tok.encode(ts))
+    elif variant in SIGNAL_HEADS:
+        import tempfile
+
+        from sirp.backends.onnx import OnnxBackend
+        from sirp.signals.classifier import SignalExtractor
+
+        sub = cut_folder(folder, SIGNAL_HEADS[variant], Path(tempfile.mkdtemp(prefix="sirp-bench-")))
+        ext = SignalExtractor(sub, OnnxBackend(sub, precision="int8", threads=threads), Tokenizer.from_folder(sub))
+
+        def one(t: str) -> Any:
+            return ext.extract([t])
+
+        def many(ts: list[str]) -> Any:
+            return ext.extract(ts)
     elif variant == "pytorch-fp32":
         import torch
 
@@ -147,6 +207,17 @@ def run_benchmark(
             reason = "model folder has no int8 graph"
         elif v == "onnx-fp32" and "fp32" not in files:
             reason = "model folder has no fp32 graph"
+        elif v in SIGNAL_HEADS:
+            import importlib.util
+
+            outputs = ModelFolder.load(model).manifest.outputs
+            lacking = [h for h in SIGNAL_HEADS[v] if h not in outputs]
+            if lacking:
+                reason = f"the model has no {' and no '.join(lacking)} head"
+            elif "int8" not in files:
+                reason = "model folder has no int8 graph"
+            elif importlib.util.find_spec("onnx") is None:
+                reason = "the onnx package is not installed (it cuts the graph down to the heads)"
         elif v == "pytorch-fp32":
             if checkpoint is None:
                 reason = "no --checkpoint (PyTorch weights) given"

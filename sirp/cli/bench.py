@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sirp.cli import bench_reasoning
+from sirp.cli import bench_reasoning, extproc
 
 __all__ = ["add_parser"]
 
@@ -19,7 +19,8 @@ def add_parser(sub: Any, add_router_options: Callable[[argparse.ArgumentParser],
     bsub = p.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
     lat = bsub.add_parser(
         "latency",
-        help="one-query latency (p50/p99) and batch throughput: router, ONNX int8, ONNX fp32, PyTorch fp32",
+        help="one-query latency (p50/p99) and batch throughput: router, ONNX int8, ONNX fp32, PyTorch fp32; "
+        "signals-routing/-pii/-jailbreak/-all: the cost of each signal",
     )
     lat.add_argument("--model", type=Path, help="model folder (default: the bundled model)")
     lat.add_argument("--config", type=Path, help="router config YAML for the router variant (tiers, policy)")
@@ -27,7 +28,12 @@ def add_parser(sub: Any, add_router_options: Callable[[argparse.ArgumentParser],
     lat.add_argument("--threads", type=int, default=2)
     lat.add_argument("--repeats", type=int, default=5, help="passes over the prompt set")
     lat.add_argument("--batch-size", type=int, default=32)
-    lat.add_argument("--variants", default="router,onnx-int8,onnx-fp32,pytorch-fp32")
+    lat.add_argument(
+        "--variants",
+        default="router,onnx-int8,onnx-fp32,pytorch-fp32",
+        help="comma-separated; also signals-routing, signals-pii, signals-jailbreak, signals-all (the graph "
+        "cut down to those heads, with their outputs read back: the cost of each signal)",
+    )
     lat.add_argument("--json", action="store_true", help="print the results as JSON")
     lat.set_defaults(func=_latency)
     cache = bsub.add_parser(
@@ -52,6 +58,7 @@ def add_parser(sub: Any, add_router_options: Callable[[argparse.ArgumentParser],
     cache.add_argument("--json", action="store_true", help="print the results as JSON")
     cache.set_defaults(func=_cache)
     bench_reasoning.add_parser(bsub, add_router_options)
+    extproc.add_bench_parser(bsub, add_router_options)
     serve = bsub.add_parser(
         "serve",
         help="load test of sirp serve on loopback: throughput, p50/p99 end-to-end and added latency, lost requests",

@@ -44,8 +44,9 @@ _WORD_OF = {
     "EMAIL": re.compile(r"[\w.@+%-]"),
     "IP_ADDRESS": re.compile(r"[0-9A-Fa-f:.]"),
 }
-_TRAILING = ".,;:!?)]}'\"-"
-_LEADING = "([{'\"-:"
+_TRAILING = ".,;:!?)]}'\"-·|"
+_APOSTROPHE_NAME = re.compile(r"['’][A-Z][a-z]+")
+_LEADING = "([{'\"-:·|"
 
 
 @dataclass(frozen=True)
@@ -104,8 +105,26 @@ def _ip_ok(value: str) -> bool:
     return False
 
 
+def _digits(value: str) -> int:
+    return sum(c.isdigit() for c in value)
+
+
 def valid(entity: str, value: str) -> bool:
-    """Whether ``value`` can be an ``entity`` at all (types without a check are always valid)."""
+    """Whether ``value`` can be an ``entity`` at all.
+
+    Besides the checksums, plain shape rules: a phone number has 7–15 digits before any
+    extension, a national id at least 5 digits, a street address and a birth date at least one
+    (a house number, a postcode, a year), a person's name letters and no digit.
+    """
+    if entity == "PHONE":
+        main = re.split(r"(?i)\s*(?:x|ext\.?)\s*\d+$", value)[0]
+        return 7 <= _digits(main) <= 15 and re.fullmatch(r"[+(]?[\d\s().\-/]+", main) is not None
+    if entity == "NATIONAL_ID":
+        return _digits(value) >= 5
+    if entity in ("STREET_ADDRESS", "DATE_OF_BIRTH"):
+        return _digits(value) >= 1
+    if entity == "PERSON":
+        return _digits(value) == 0 and any(c.isalpha() for c in value)
     if entity == "CREDIT_CARD":
         digits = re.sub(r"\D", "", value)
         return 12 <= len(digits) <= 19 and _luhn(digits)
@@ -125,14 +144,22 @@ def _widen(text: str, start: int, end: int, entity: str) -> tuple[int, int]:
         start -= 1
     while end < len(text) and word.match(text[end]) and word.match(text[end - 1]):
         end += 1
-    while end > start and text[end - 1] in _TRAILING:
+    if entity == "PERSON":
+        # O'Connor, D'Angelo: the tokenizer splits at the apostrophe, the name does not end there
+        m = _APOSTROPHE_NAME.match(text, end)
+        if m is not None and text[end - 1 : end].isupper():
+            end = m.end()
+    while end > start and (text[end - 1] in _TRAILING or text[end - 1].isspace()):
         end -= 1
-    while start < end and text[start] in _LEADING:
+    while start < end and (text[start] in _LEADING or text[start].isspace()):
         start += 1
     if entity == "PHONE" and start > 0 and text[start - 1] in "+(":
         start -= 1  # "+44 ..." and "(415) ..." keep their first character
     return start, end
 
+
+#: Least mean probability for a second-choice type to be considered when the first fails its check.
+_MIN_CANDIDATE = 0.15
 
 # What may separate two tagged pieces of one value ("536 - 22 - 8421", "Calle Mayor 22, 28013").
 _GAP = re.compile(r"[\s./-]{0,2}")
@@ -180,34 +207,50 @@ def decode_spans(
     probs /= probs.sum(axis=-1, keepdims=True)
     tags = probs.argmax(axis=-1)
     kinds = [lab.split("-", 1) if "-" in lab else ("O", "") for lab in labels]
-    spans: list[PiiSpan] = []
-    cur: list[object] | None = None  # [entity, start, end, [scores]]
-
-    def close() -> None:
-        nonlocal cur
-        if cur is not None:
-            entity, s, e, scores = cur
-            spans.append(PiiSpan(str(entity), int(s), int(e), float(np.mean(scores))))  # type: ignore[call-overload, arg-type]
-        cur = None
-
+    names = sorted({ent for _, ent in kinds if ent})
+    # Each token's probability of each entity, whichever of its B/I tags: a span's type is the
+    # entity with the most mass over its tokens, so "06 12 34" is not cut in three by a tag that
+    # wavers between PHONE and NATIONAL_ID on one digit group.
+    mass = np.zeros((n, len(names)))
+    for j, (_, ent) in enumerate(kinds):
+        if ent:
+            mass[:, names.index(ent)] += probs[:, j]
+    inside = np.array([kinds[int(t)][0] != "O" for t in tags])
+    bounds = [(int(offsets[t][0]), int(offsets[t][1])) for t in range(n)]
+    real = [e > s for s, e in bounds]
+    # a lone "-", "/" or "." tagged O between two tagged tokens belongs to the value around it
+    for t in range(1, n - 1):
+        s, e = bounds[t]
+        if not inside[t] and real[t] and inside[t - 1] and inside[t + 1] and text[s:e] in ("-", "/", "."):
+            inside[t] = True
+    runs: list[list[int]] = []
     for t in range(n):
-        s, e = int(offsets[t][0]), int(offsets[t][1])
-        if e <= s:  # special token
-            close()
+        if not (real[t] and inside[t]):
             continue
-        prefix, entity = kinds[int(tags[t])]
-        if prefix == "O":
-            close()
-            continue
-        # probability of the entity, whichever of its B/I tags: a split between B and I is not doubt
-        p = float(sum(probs[t, j] for j, (_, ent) in enumerate(kinds) if ent == entity))
-        if prefix == "I" and cur is not None and cur[0] == entity:
-            cur[2] = e
-            cur[3].append(p)  # type: ignore[attr-defined]
-            continue
-        close()
-        cur = [entity, s, e, [p]]
-    close()
+        prefix, ent = kinds[int(tags[t])]
+        last = runs[-1][-1] if runs else -2
+        new_entity = prefix == "B" and kinds[int(tags[last])][1] != ent if last == t - 1 else False
+        if last == t - 1 and not new_entity:
+            runs[-1].append(t)
+        else:
+            runs.append([t])
+    spans: list[PiiSpan] = []
+    for run in runs:
+        start, end = bounds[run[0]][0], bounds[run[-1]][1]
+        # the surest type whose shape fits (a 16-digit Luhn-valid number the head half-calls a
+        # phone number is a card); the checks only choose among the head's own candidates
+        order = np.argsort(-mass[run].sum(axis=0))
+        k = int(order[0])
+        if check:
+            for cand in order:
+                c = int(cand)
+                if mass[run, c].mean() < _MIN_CANDIDATE:
+                    break
+                c0, c1 = _widen(text, start, end, names[c])
+                if valid(names[c], text[c0:c1]):
+                    k = c
+                    break
+        spans.append(PiiSpan(names[k], start, end, float(mass[run, k].mean())))
     out: list[PiiSpan] = []
     for sp in _join(spans, text):
         start, end = _widen(text, sp.start, sp.end, sp.entity)

@@ -102,9 +102,11 @@ class SequenceScorer(nn.Module):
 
     def forward(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``states`` (batch, tokens, in_features), ``mask`` (batch, tokens, 1) float → (batch,)."""
-        mean = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        peak = (states + (mask - 1.0) * 1e4).amax(1)
-        logit: torch.Tensor = self.mlp(torch.cat([mean, peak], dim=-1)).squeeze(-1)
+        mean = (states * mask).sum(1, keepdim=True) / mask.sum(1, keepdim=True).clamp(min=1.0)
+        peak = (states + (mask - 1.0) * 1e4).amax(1, keepdim=True)
+        # kept 3-D, (batch, 1, features): the linear layers export as MatMul nodes, which the
+        # quantiser leaves fp32 when told to (it rewrites 2-D Gemm nodes whatever it is told)
+        logit: torch.Tensor = self.mlp(torch.cat([mean, peak], dim=-1)).squeeze(-1).squeeze(-1)
         return logit
 
 

@@ -99,6 +99,17 @@ def test_checks_drop_a_card_number_that_fails_luhn_but_keep_a_valid_one() -> Non
         ("EMAIL", "a.b@example.co.uk", True),
         ("EMAIL", "a.b@localhost", False),
         ("PERSON", "anything", True),
+        ("PERSON", "R2D2", False),
+        ("PHONE", "+44 7700 900123", True),
+        ("PHONE", "(415) 555-0198", True),
+        ("PHONE", "217-977-6317x066", True),
+        ("PHONE", "947", False),
+        ("PHONE", "0x80070005", False),
+        ("NATIONAL_ID", "536-22-8421", True),
+        ("NATIONAL_ID", "56", False),
+        ("STREET_ADDRESS", "barked", False),
+        ("STREET_ADDRESS", "Calle Mayor 22, 28013 Madrid", True),
+        ("DATE_OF_BIRTH", "yesterday", False),
     ],
 )
 def test_deterministic_checks(entity: str, value: str, ok: bool) -> None:
@@ -123,3 +134,28 @@ def test_special_and_padding_rows_are_ignored() -> None:
     z = np.concatenate([logits_for(["O", "B-PERSON", "O"]), logits_for(["B-EMAIL"] * 3)])  # 3 padding rows
     spans = decode_spans(z, offs, LABELS, text)
     assert [(s.entity, s.start, s.end) for s in spans] == [("PERSON", 0, 4)]
+
+
+def test_a_type_that_fails_its_check_gives_way_to_the_next_candidate() -> None:
+    text = "pay with 4012888888881881 today"
+    offs = tokens(text, ["pay", "with", "4012888888881881", "today"])
+    z = logits_for(["O", "O", "O", "B-EMAIL", "O", "O"])
+    z[3] = 0.0
+    z[3, LABELS.index("B-EMAIL")] = 3.0  # the head's first guess cannot be an e-mail address
+    z[3, LABELS.index("B-CREDIT_CARD")] = 2.5
+    (span,) = decode_spans(z, offs, LABELS, text)
+    assert (span.entity, text[span.start : span.end]) == ("CREDIT_CARD", "4012888888881881")
+
+
+def test_a_span_type_is_the_entity_with_most_mass_over_its_tokens() -> None:
+    text = "call 06 12 34 56"
+    offs = tokens(text, ["call", "06", "12", "34", "56"])
+    # one digit group wavers to PERSON: the run is still one value, typed by the majority
+    labels = ["O", "B-PHONE", "I-PHONE", "B-PERSON", "I-PERSON"]
+    z = np.zeros((7, 5), np.float32)
+    z[:, 0] = 6.0
+    for t, lab in zip(range(2, 6), ["B-PHONE", "I-PHONE", "I-PERSON", "I-PHONE"], strict=True):
+        z[t] = 0.0
+        z[t, labels.index(lab)] = 6.0
+    (span,) = decode_spans(z, offs, labels, text, check=False)
+    assert (span.entity, text[span.start : span.end]) == ("PHONE", "06 12 34 56")
