@@ -14,7 +14,7 @@ __all__ = ["add_parser"]
 
 
 def add_parser(sub: Any, add_router_options: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Register ``bench`` and its ``latency``, ``cache``, ``reasoning`` and ``serve`` benchmarks."""
+    """Register ``bench`` and its ``latency``, ``cache``, ``reasoning``, ``serve``, ``extproc`` and ``report``."""
     p = sub.add_parser("bench", help="benchmarks")
     bsub = p.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
     lat = bsub.add_parser(
@@ -76,6 +76,38 @@ def add_parser(sub: Any, add_router_options: Callable[[argparse.ArgumentParser],
     serve.add_argument("--no-progress", action="store_true", help="no progress bar")
     serve.add_argument("--json", action="store_true", help="print the results as JSON")
     serve.set_defaults(func=_serve)
+    rep = bsub.add_parser(
+        "report",
+        help="one Markdown page + PNG from the JSON the other benchmarks wrote",
+        description="Collects the figures of sirp eval, sirp eval routing and the sirp bench commands into "
+        "report.md and summary.png. Give the files you have; each section appears only when its file is given.",
+    )
+    for kind, made_by in [
+        ("eval", "sirp eval --out DIR (DIR or DIR/report.json)"),
+        ("routing", "sirp eval routing --out DIR"),
+        ("latency", "sirp bench latency --json > FILE"),
+        ("cache", "sirp bench cache --json > FILE"),
+        ("reasoning", "sirp bench reasoning --out DIR"),
+        ("serve", "sirp bench serve --json > FILE"),
+        ("extproc", "sirp bench extproc --json > FILE"),
+    ]:
+        rep.add_argument(f"--{kind}", type=Path, help=f"output of `{made_by}`")
+    rep.add_argument("--title", default="sirp benchmark report")
+    rep.add_argument("--out", type=Path, required=True, help="folder for report.md and summary.png")
+    rep.set_defaults(func=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from sirp.bench.report import SECTIONS, build_report, load_inputs, write_report
+
+    paths = {k: getattr(args, k) for k in SECTIONS if getattr(args, k) is not None}
+    if not paths:
+        from sirp.errors import InputError
+
+        raise InputError("give at least one benchmark output: " + ", ".join(f"--{k}" for k in SECTIONS))
+    for path in write_report(build_report(load_inputs(paths), title=args.title), args.out):
+        print(f"wrote {path}")
+    return 0
 
 
 def _latency(args: argparse.Namespace) -> int:
