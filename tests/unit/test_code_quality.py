@@ -19,13 +19,13 @@ def run(*cmd: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.slow
 def test_ruff_lint() -> None:
     assert shutil.which("ruff") or (Path(sys.executable).parent / "ruff").exists()
-    p = run(sys.executable, "-m", "ruff", "check", "sirp", "tests", "scripts", "examples")
+    p = run(sys.executable, "-m", "ruff", "check", "sirp", "tests", "scripts", "examples", "integrations")
     assert p.returncode == 0, p.stdout + p.stderr
 
 
 @pytest.mark.slow
 def test_ruff_format() -> None:
-    p = run(sys.executable, "-m", "ruff", "format", "--check", "sirp", "tests", "scripts", "examples")
+    p = run(sys.executable, "-m", "ruff", "format", "--check", "sirp", "tests", "scripts", "examples", "integrations")
     assert p.returncode == 0, p.stdout + p.stderr
 
 
