@@ -88,7 +88,7 @@ def test_api_reference_is_rendered(site: Path) -> None:
 @pytest.mark.slow
 def test_benchmark_figures_are_in_the_site(site: Path) -> None:
     page = (site / "benchmarks" / "index.html").read_text()
-    for img in re.findall(r"\]\((img/[^)]+\.png)\)", (DOCS / "benchmarks.md").read_text()):
+    for img in re.findall(r"\]\(([^)]+\.png)\)", (DOCS / "benchmarks.md").read_text()):
         assert (site / img).is_file(), img
         assert img.split("/")[-1] in page
 

@@ -27,7 +27,8 @@ Markers, HTML comments on the line right before a block (invisible on the site):
   answers 200; stopped when the page ends.
 
 A page may start with a hidden setup, ``<!-- setup`` ... ``-->``, Python run before its first block
-(e.g. a throwaway Redis); ``__docs_stack__`` (an ``ExitStack``) closes what it opens at the end.
+(e.g. a throwaway Redis); ``__docs_stack__`` (an ``ExitStack``) closes what it opens at the end, and
+``__docs_repo__`` is the repository root (to link ``deploy/`` or ``examples/`` into the page's folder).
 
 A block in any other language, or an unmarked block this file cannot run, fails the accounting test:
 there is no silent skip.
@@ -237,7 +238,7 @@ def _validate_k8s(code: str) -> None:
 
     for doc in yaml.safe_load_all(code):
         if doc:
-            kubernetes_validate.validate(doc, "1.33", strict=True)
+            kubernetes_validate.validate(doc, "1.33.0", strict=True)
 
 
 def run_blocks(blocks: list[dict[str, Any]], report: Path) -> int:
@@ -246,7 +247,7 @@ def run_blocks(blocks: list[dict[str, Any]], report: Path) -> int:
 
     results: list[dict[str, Any]] = []
     stack = contextlib.ExitStack()
-    namespace: dict[str, Any] = {"__name__": "__main__", "__docs_stack__": stack}
+    namespace: dict[str, Any] = {"__name__": "__main__", "__docs_stack__": stack, "__docs_repo__": ROOT}
     background: list[tuple[subprocess.Popen[bytes], Path]] = []
     last_output = ""
     status = 0
