@@ -139,3 +139,16 @@ def test_getting_started_shows_the_readme_commands() -> None:
 def test_readme_points_to_the_docs() -> None:
     readme = (ROOT / "README.md").read_text()
     assert re.search(r"^\*\*Documentation\*\*.*mkdocs", readme, re.M), "a 'Documentation' line in the README"
+
+
+def test_rest_docstrings_become_markdown() -> None:
+    spec = importlib.util.spec_from_file_location("sirp_docs_griffe_rst", DOCS / "hooks" / "griffe_rst.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = "Uses :class:`~sirp.RouterConfig` and :meth:`sirp.SemanticRouter.route`::\n\n    x = 1\n    y = x\n\nAfter."
+    assert module.rst_to_markdown(text) == (
+        "Uses `RouterConfig` and `sirp.SemanticRouter.route`:\n\n```python\nx = 1\ny = x\n```\n\nAfter."
+    )
+    tree = "Tree::\n\n    A\n    ├── B\n"
+    assert "```text\nA\n├── B\n```" in module.rst_to_markdown(tree)
