@@ -356,6 +356,12 @@ def test_every_block_is_accounted_for() -> None:
     assert counts["python"] + counts["pycon"] + counts["bash"] > counts["skipped"], summary
 
 
+def test_fixed_ports_are_found(tmp_path: Path) -> None:
+    page = tmp_path / "p.md"
+    page.write_text("```python\nFakeOpenAI(port=8001).start()\n```\n\n```bash\nsirp serve --port 8000\n```\n")
+    assert fixed_ports(parse_page(page, tmp_path)) == {8000, 8001}
+
+
 def test_output_matching() -> None:
     assert matches("a ... c", "a b c")
     assert matches("x\n...\nz", "x\ny1\ny2\nz\n")
@@ -376,11 +382,39 @@ def test_markers_are_checked(tmp_path: Path) -> None:
     assert kinds == ["skipped", "bash"]  # a marker covers the next block only
 
 
+def fixed_ports(blocks: list[Block]) -> set[int]:
+    """The loopback ports a page listens on as written (``port=8001``, ``--port 8000``)."""
+    ports: set[int] = set()
+    for b in blocks:
+        if b.kind in ("python", "bash", "setup"):
+            ports.update(int(n) for n in re.findall(r"(?:port=|--port\s+)(\d{2,5})\b", b.code))
+    return ports
+
+
+def busy(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("page", pages(), ids=lambda p: str(p.relative_to(DOCS)))
 def test_page_runs(page: Path, tmp_path: Path) -> None:
     blocks = parse_page(page)
     check_outputs_follow_runs(blocks)
+    taken = sorted(port for port in fixed_ports(blocks) if busy(port))
+    if taken:
+        pytest.fail(
+            f"{page.relative_to(ROOT)} listens on port(s) {taken} as its readers would, but something else "
+            "listens there now (another server, e.g. `mkdocs serve` on 8000): stop it to run this page",
+            pytrace=False,
+        )
     todo = [asdict(b) for b in blocks if b.kind in RUNNABLE | {"setup"}]
     if not todo:
         pytest.skip(f"{page.name} has no block to run")
