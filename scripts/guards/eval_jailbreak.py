@@ -79,14 +79,15 @@ def main() -> None:
     by_source: dict[str, list[int]] = defaultdict(list)
     for i, r in enumerate(test):
         by_source[r["source"]].append(i)
-    res["test_by_source"] = {
-        src: {
-            "rows": len(ix),
-            "label": "attack" if y[ix].mean() == 1 else "benign" if y[ix].mean() == 0 else "mixed",
-            "flagged_at_threshold": float((p[ix] >= threshold).mean()),
-        }
-        for src, ix in sorted(by_source.items())
-    }
+    res["test_by_source"] = {}
+    for src, ix in sorted(by_source.items()):
+        ys, ps = y[ix], p[ix]
+        entry: dict[str, Any] = {"attacks": int(ys.sum()), "benign": int((ys == 0).sum())}
+        if ys.any():
+            entry["attacks_flagged"] = float((ps[ys == 1] >= threshold).mean())
+        if (ys == 0).any():
+            entry["benign_flagged"] = float((ps[ys == 0] >= threshold).mean())
+        res["test_by_source"][src] = entry
 
     ext = _jsonl(a.data / "jailbreak_external.jsonl")
     pe = score([r["text"] for r in ext])

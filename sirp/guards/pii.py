@@ -180,6 +180,23 @@ def _join(spans: list[PiiSpan], text: str) -> list[PiiSpan]:
     return out
 
 
+def _repair(text: str, start: int, end: int, entity: str) -> tuple[int, int]:
+    """The longest run of whole words inside a span that passes the check ((0, 0) if none).
+
+    The head sometimes runs a tag over a neighbouring word ("cc anna@x.org"); dropping up to
+    three words at the edges recovers the value.
+    """
+    words = [(m.start() + start, m.end() + start) for m in re.finditer(r"\S+", text[start:end])]
+    best: tuple[int, int] = (0, 0)
+    for drop in range(1, min(3, len(words) - 1) + 1):
+        for left in range(drop + 1):
+            right = len(words) - (drop - left)
+            s0, e0 = _widen(text, words[left][0], words[right - 1][1], entity)
+            if e0 > s0 and valid(entity, text[s0:e0]):
+                return s0, e0
+    return best
+
+
 def decode_spans(
     logits: np.ndarray,
     offsets: Sequence[tuple[int, int]] | np.ndarray,
@@ -254,7 +271,9 @@ def decode_spans(
     out: list[PiiSpan] = []
     for sp in _join(spans, text):
         start, end = _widen(text, sp.start, sp.end, sp.entity)
-        if end <= start or (check and not valid(sp.entity, text[start:end])):
+        if end > start and check and not valid(sp.entity, text[start:end]):
+            start, end = _repair(text, start, end, sp.entity)
+        if end <= start:
             continue
         if out and out[-1].entity == sp.entity and start <= out[-1].end:
             # widening made two pieces of one value touch: one span

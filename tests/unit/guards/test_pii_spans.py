@@ -159,3 +159,11 @@ def test_a_span_type_is_the_entity_with_most_mass_over_its_tokens() -> None:
         z[t, labels.index(lab)] = 6.0
     (span,) = decode_spans(z, offs, labels, text, check=False)
     assert (span.entity, text[span.start : span.end]) == ("PHONE", "06 12 34 56")
+
+
+def test_a_tag_run_over_a_neighbouring_word_is_cut_back_to_the_value() -> None:
+    text = "and cc anna@x.org now"
+    offs = tokens(text, ["and", "cc", "anna", "@", "x", ".", "org", "now"])
+    tags = ["O", "O", "B-EMAIL", "B-EMAIL", "I-EMAIL", "I-EMAIL", "I-EMAIL", "I-EMAIL", "O", "O"]
+    (span,) = decode_spans(logits_for(tags), offs, LABELS, text)
+    assert text[span.start : span.end] == "anna@x.org"
