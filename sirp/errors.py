@@ -201,7 +201,7 @@ class AccessUnavailableError(AccessError):
 
 
 class RequestBlockedError(InputError):
-    """The guards refused the request before any model was called (``sirp serve``: HTTP 400).
+    """The guards refused the request before any model was called (``sirp serve``/``extproc``: HTTP 403).
 
     Raised by ``complete``/``stream`` (and their async twins) when the jailbreak head calls the
     request an attack and ``policy.jailbreak.action`` (or its category's ``jailbreak_action``) is

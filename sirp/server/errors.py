@@ -9,6 +9,7 @@ body not JSON, a bad field              400     invalid_request_error        inv
 no model has what the request needs     400     invalid_request_error        no_eligible_model
 missing or bad credentials              401     authentication_error         invalid_authentication
 a model or tier above the caller's      403     permission_error             permission_denied
+refused by the jailbreak guard          403     permission_error             request_blocked
 unknown model, response or route        404     invalid_request_error        model_not_found / not_found
 body or prompt over the limit           413     invalid_request_error        request_too_large
 over a rate limit                       429     rate_limit_error             rate_limit_exceeded
@@ -40,6 +41,7 @@ from sirp.errors import (
     PermissionDeniedError,
     PromptTooLargeError,
     RateLimitError,
+    RequestBlockedError,
     UpstreamError,
 )
 
@@ -169,6 +171,9 @@ def api_error(exc: BaseException, *, request_id: str | None = None) -> APIError:
         return APIError(
             status, str(exc), type=kind.get(status, "invalid_request_error"), code=_code(exc, "access_denied")
         )
+    if isinstance(exc, RequestBlockedError):
+        # A refusal of the request's content, not a malformed request: 403, as sirp extproc answers.
+        return APIError(403, str(exc), type="permission_error", code=_code(exc, "request_blocked"))
     if isinstance(exc, PromptTooLargeError):
         return APIError(413, str(exc), code="request_too_large")
     if isinstance(exc, NoEligibleModelError):

@@ -266,3 +266,12 @@ def test_an_unavailable_access_layer_is_503(mock_folder: Path, server_config: di
         err = error_of(r, 503)
         assert err["code"] == "access_unavailable" and "10.0.0.7" not in err["message"]
         assert r.headers["retry-after"] == "1"
+
+
+def test_a_blocked_request_is_403_like_extproc() -> None:
+    from sirp.errors import RequestBlockedError
+    from sirp.server.errors import api_error
+
+    err = api_error(RequestBlockedError("refused: looks like a jailbreak", score=0.97))
+    assert (err.status_code, err.code) == (403, "request_blocked")
+    assert "jailbreak" in str(err)
