@@ -81,6 +81,9 @@ class SemanticCache:
         self.encoder = encoder
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+        #: Backend failures (e.g. Redis down) by operation; each was logged and served as a miss.
+        #: ``sirp serve`` exports them as ``sirp_cache_backend_errors_total``.
+        self.backend_errors: dict[str, int] = {"lookup": 0, "store": 0, "remove": 0}
 
     def __len__(self) -> int:
         return len(self.store)
@@ -142,6 +145,7 @@ class SemanticCache:
         try:
             return self.store.search(unit_vector(vector), key.fingerprint, self.threshold(category), accept)
         except CacheUnavailableError as err:
+            self.backend_errors["lookup"] += 1
             logger.warning("semantic cache lookup skipped: %s", err)
             return None
 
@@ -167,6 +171,7 @@ class SemanticCache:
         try:
             self.store.put(entry)
         except CacheUnavailableError as err:
+            self.backend_errors["store"] += 1
             logger.warning("semantic cache store skipped: %s", err)
             return None
         return entry
@@ -176,6 +181,7 @@ class SemanticCache:
         try:
             self.store.remove(entry_id)
         except CacheUnavailableError as err:
+            self.backend_errors["remove"] += 1
             logger.warning("semantic cache remove skipped: %s", err)
 
     async def alookup(self, key: CacheKey, vector: Any, *, category: str | None = None) -> CacheHit | None:

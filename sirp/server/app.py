@@ -115,6 +115,8 @@ def create_app(
         metrics=ServerMetrics(registry),
         owns_router=owns,
     )
+    if sr.cache is not None:
+        state.metrics.watch_cache(sr.cache)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -30,6 +31,7 @@ class ServerMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None, *, namespace: str = "sirp") -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
+        self.namespace = namespace
         r, ns = self.registry, namespace
         self.requests = Counter(
             "requests", "HTTP requests answered", ["endpoint", "method", "status"], namespace=ns, registry=r
@@ -125,6 +127,25 @@ class ServerMetrics:
         cache = getattr(result, "cache", None)
         if cache is not None:
             self.cache.labels(cache).inc()
+
+    def watch_cache(self, cache: Any) -> None:
+        """Export ``cache.backend_errors`` (a SemanticCache's backend failures) at every scrape."""
+        from prometheus_client.core import CounterMetricFamily
+
+        ns = self.namespace
+
+        class _CacheErrors:
+            def collect(self) -> Iterable[CounterMetricFamily]:
+                family = CounterMetricFamily(
+                    f"{ns}_cache_backend_errors",
+                    "semantic cache operations that failed in the backend (e.g. Redis down) and were served as misses",
+                    labels=["operation"],
+                )
+                for op, n in cache.backend_errors.items():
+                    family.add_metric([op], n)
+                yield family
+
+        self.registry.register(_CacheErrors())  # type: ignore[arg-type]
 
     # -- exposition --------------------------------------------------------------------------
 

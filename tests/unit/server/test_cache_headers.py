@@ -45,3 +45,24 @@ def test_cache_control_bypasses_or_refreshes(cached: TestClient, fake_openai: Fa
     assert chat(cached, {"X-SIRP-Privacy": "pii"}).headers["x-sirp-cache"] == "bypass"
     assert chat(cached, {"Cache-Control": "no-store"}, stream=True).headers["x-sirp-cache"] == "bypass"
     assert len(fake_openai.requests_for("small")) == 5
+
+
+def test_a_dead_redis_never_fails_a_request_and_shows_in_metrics(mock_folder: Path, fake_openai: FakeOpenAI) -> None:
+    import socket
+
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cache = {"enabled": True, "backend": "redis", "redis_url": f"redis://127.0.0.1:{port}/0"}
+    cfg = make_config(mock_folder, fake_openai, cache=cache)
+    with TestClient(build_app(mock_folder, cfg)) as client:
+        answers = [chat(client) for _ in range(2)]
+        assert [a.status_code for a in answers] == [200, 200]
+        assert len(fake_openai.requests_for("small")) == 2  # served without the cache, nothing lost
+        metrics = client.get("/metrics").text
+    errors = {
+        line.split('"')[1]: float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("sirp_cache_backend_errors_total{")
+    }
+    assert errors["lookup"] >= 2 and errors["store"] >= 2
