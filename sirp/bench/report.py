@@ -121,7 +121,11 @@ def _routing(r: Report, d: Mapping[str, Any]) -> None:
 def _latency(r: Report, d: Any) -> None:
     rows = _rows_of(d) or []
     r.lines += ["## Classifier latency (`sirp bench latency`)", ""]
-    r.lines += _table(rows, ["variant", "threads", "p50_ms", "p99_ms", "mean_ms", "batch_size", "throughput_per_s"])
+    measured = [x for x in rows if "skipped" not in x]
+    r.lines += _table(measured, ["variant", "threads", "p50_ms", "p99_ms", "mean_ms", "batch_size", "throughput_per_s"])
+    r.lines += [f"- `{x['variant']}` skipped: {x['skipped']}" for x in rows if "skipped" in x]
+    if len(measured) < len(rows):
+        r.lines.append("")
     r.panels["latency"] = [(x["variant"], x["p50_ms"], x["p99_ms"]) for x in rows if "p50_ms" in x]
 
 

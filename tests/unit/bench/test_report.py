@@ -64,6 +64,13 @@ def test_report_has_a_section_per_input_in_a_fixed_order(tmp_path: Path) -> None
     assert "| pytorch-fp32 | 2 | 9.000 | 15.000 |" in md
 
 
+def test_skipped_latency_variants_say_why(tmp_path: Path) -> None:
+    rows = [*LATENCY, {"variant": "onnx-fp32", "skipped": "model folder has no fp32 graph"}]
+    md = build_report({"latency": rows}).markdown
+    assert "`onnx-fp32` skipped: model folder has no fp32 graph" in md
+    assert "| onnx-fp32 |" not in md
+
+
 def test_unknown_shapes_still_show_as_tables(tmp_path: Path) -> None:
     md = build_report(load_inputs({"serve": _write(tmp_path, "s.json", SERVE)})).markdown
     assert "Server under load" in md and "| all | 2000 | 35.100 |" in md
