@@ -24,7 +24,7 @@ from sirp.backends.base import Backend
 from sirp.backends.model_folder import ModelFolder
 from sirp.backends.tokenization import Tokenizer
 from sirp.cache.dispatch import pop_cache_mode
-from sirp.config.loader import config_from_dict, config_from_yaml
+from sirp.config.loader import as_config
 from sirp.config.schema import RouterConfig
 from sirp.decision import RoutingDecision, TraceStep
 from sirp.errors import InputError, PromptTypeError
@@ -47,13 +47,7 @@ DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
 
 
 def _as_config(config: RouterConfig | dict[str, Any] | str | Path | None) -> RouterConfig:
-    if config is None:
-        return RouterConfig()
-    if isinstance(config, RouterConfig):
-        return config
-    if isinstance(config, (str, Path)):
-        return config_from_yaml(config)
-    return config_from_dict(config)
+    return RouterConfig() if config is None else as_config(config)
 
 
 def _pop_pii(params: dict[str, Any]) -> bool | None:

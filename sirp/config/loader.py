@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from pydantic import ValidationError
 from sirp.config.schema import FieldPathError, RouterConfig
 from sirp.errors import ConfigError
 
-__all__ = ["config_from_dict", "config_from_yaml"]
+__all__ = ["as_config", "config_from_dict", "config_from_yaml"]
 
 
 def _describe(err: ValidationError, source: str) -> ConfigError:
@@ -62,3 +63,12 @@ def config_from_yaml(path: str | Path) -> RouterConfig:
             update={"classifier": config.classifier.model_copy(update={"model": (p.parent / model).resolve()})}
         )
     return config
+
+
+def as_config(value: RouterConfig | Mapping[str, Any] | str | Path) -> RouterConfig:
+    """A :class:`RouterConfig` from a config, a mapping, or the path of a YAML file (errors name the field)."""
+    if isinstance(value, RouterConfig):
+        return value
+    if isinstance(value, (str, Path)):
+        return config_from_yaml(value)
+    return config_from_dict(dict(value) if isinstance(value, Mapping) else value)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -10,18 +9,16 @@ from typing import Any
 from langchain_core.messages import BaseMessage, convert_to_messages, convert_to_openai_messages
 from langchain_core.prompt_values import PromptValue
 
-from sirp import PromptTypeError, RouterConfig, SemanticRouter
+from sirp import PromptTypeError, RouterConfig
+from sirp.config.loader import as_config
+from sirp.lazy import LazyRouter
 
 __all__ = ["LazyRouter", "as_router_config", "to_prompt"]
 
 
 def as_router_config(value: RouterConfig | Mapping[str, Any] | str | Path | None) -> RouterConfig | None:
     """A :class:`~sirp.RouterConfig` from a config, a dict or the path of a YAML file (errors name the field)."""
-    if value is None or isinstance(value, RouterConfig):
-        return value
-    if isinstance(value, (str, Path)):
-        return RouterConfig.from_yaml(value)
-    return RouterConfig.from_dict(dict(value))
+    return None if value is None else as_config(value)
 
 
 def to_prompt(value: Any) -> str | list[dict[str, Any]]:
@@ -46,38 +43,3 @@ def to_prompt(value: Any) -> str | list[dict[str, Any]]:
         "route a string, a list of messages or a prompt value (e.g. from a ChatPromptTemplate), "
         f"got {type(value).__name__}"
     )
-
-
-class LazyRouter:
-    """Holds the :class:`~sirp.SemanticRouter`, building it from the config on first use.
-
-    Building one loads the classifier (about a second for the bundled model), so a chat model or
-    Runnable that is only constructed, serialised or bound never pays for it.
-    """
-
-    def __init__(self, router: SemanticRouter | None, config: RouterConfig | None) -> None:
-        self._router = router
-        self._config = config
-        self._lock = threading.Lock()
-
-    @property
-    def config(self) -> RouterConfig:
-        """The router's configuration (the built-in default when none was given)."""
-        if self._router is not None:
-            return self._router.config
-        if self._config is None:
-            self._config = RouterConfig()
-        return self._config
-
-    @property
-    def built(self) -> bool:
-        """Whether the router exists already (building it would not block)."""
-        return self._router is not None
-
-    def get(self) -> SemanticRouter:
-        """The router, built on the first call."""
-        if self._router is None:
-            with self._lock:
-                if self._router is None:
-                    self._router = SemanticRouter(self.config)
-        return self._router

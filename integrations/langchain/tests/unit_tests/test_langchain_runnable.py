@@ -124,7 +124,7 @@ def test_router_is_made_from_the_config_on_first_use(monkeypatch, config_for) ->
         def __init__(self, config: Any) -> None:
             made.append(config)
 
-    monkeypatch.setattr("langchain_sirp._routing.SemanticRouter", FakeRouter)
+    monkeypatch.setattr("sirp.lazy.SemanticRouter", FakeRouter)  # LazyRouter lives in sirp
     route = SemanticRouterRunnable(router_config=config_for(policy={"gain_threshold": 0.5}))
     assert made == []
     assert isinstance(route.semantic_router, FakeRouter)
