@@ -17,20 +17,11 @@ from datetime import date, timedelta
 
 from faker import Faker
 
+# The entity types of the PII head (BIO tags are built from these): the package's own list.
+from sirp.guards.pii import ENTITIES
+
 __all__ = ["ENTITIES", "LOCALES", "Persona", "ValueMaker"]
 
-#: The entity types of the PII head (BIO tags are built from these).
-ENTITIES = (
-    "PERSON",
-    "EMAIL",
-    "PHONE",
-    "CREDIT_CARD",
-    "IBAN",
-    "NATIONAL_ID",
-    "IP_ADDRESS",
-    "STREET_ADDRESS",
-    "DATE_OF_BIRTH",
-)
 
 #: Locales with their weight; English-speaking ones dominate real traffic to an English model.
 LOCALES = {
