@@ -41,6 +41,14 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--eval-every", type=int, default=1000)
     p.add_argument("--checkpoint-every", type=int, default=200)
     p.add_argument("--max-steps", type=int, help="stop after this many steps (the LR schedule still spans --epochs)")
+    for name, default, what in (
+        ("category", 1.0, "category cross-entropy"),
+        ("success", 1.0, "masked success binary cross-entropy"),
+        ("distill", 1.0, "cosine distillation to the teacher embedding"),
+        ("teacher-head", 0.5, "category head trained on teacher embeddings"),
+        ("soft", 0.5, "teacher-head category distribution on unlabelled rows"),
+    ):
+        p.add_argument(f"--w-{name}", type=float, default=default, help=f"loss weight: {what} (default {default})")
     p.set_defaults(func=_train)
 
     e = sub.add_parser(
@@ -85,6 +93,11 @@ def _train(args: argparse.Namespace) -> int:
         eval_every=args.eval_every,
         checkpoint_every=args.checkpoint_every,
         max_steps=args.max_steps,
+        w_category=args.w_category,
+        w_success=args.w_success,
+        w_distill=args.w_distill,
+        w_teacher_head=args.w_teacher_head,
+        w_soft=args.w_soft,
     )
     best = train(cfg)
     print(f"best checkpoint: {best}")

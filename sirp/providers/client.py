@@ -39,6 +39,7 @@ from sirp.errors import (
     UpstreamError,
 )
 from sirp.policy.default import reasoning_budget
+from sirp.policy.overrides import force_reasoning
 from sirp.prompts import to_routing_text
 from sirp.providers.balancer import Balancer
 from sirp.providers.reasoning import apply_reasoning, prepend_system
@@ -267,20 +268,11 @@ class Dispatcher:
                     )
                 if not chain:
                     raise NoEligibleModelError(f"the decision allows none of {mc.name} and its fallbacks")
-        if req.reasoning is not None:
-            category = self.config.category(decision.category_config)
-            default_effort = category.reasoning_effort if category is not None else None
-            effort = (decision.reasoning_effort or default_effort or "medium") if req.reasoning else None
-            trace.append(
-                TraceStep(
-                    rule="reasoning.forced",
-                    detail=f"caller forced reasoning {'on' if req.reasoning else 'off'} "
-                    f"(policy said {'on' if decision.reasoning else 'off'})",
-                )
-            )
-            update.update(reasoning=req.reasoning, reasoning_effort=effort)
         update["trace"] = trace
-        return decision.model_copy(update=update), chain
+        planned = decision.model_copy(update=update)
+        if req.reasoning is not None:
+            planned = force_reasoning(self.config, planned, req.reasoning)
+        return planned, chain
 
     def budget(self, mc: ModelConfig, decision: RoutingDecision) -> int | None:
         """Most reasoning tokens for ``mc`` on this request: its tier's and the decision's category's, the smaller."""

@@ -109,8 +109,14 @@ def test_train_and_export_commands(synthetic_data: dict[str, Path], tmp_path: Pa
         "3",
         "--threads",
         "1",
+        "--w-success",
+        "0.25",
+        "--w-soft",
+        "0",
     )
     assert p.returncode == 0, p.stderr
+    saved = json.loads((tmp_path / "run" / "train_config.json").read_text())
+    assert (saved["w_success"], saved["w_soft"], saved["w_category"]) == (0.25, 0.0, 1.0)
     p = sirp(
         "export",
         "--checkpoint",

@@ -28,7 +28,7 @@ from langchain_sirp._structured import StructuredOutputMethod, structured_output
 from sirp import ConfigError, InputError, RouterConfig, RoutingDecision, SemanticRouter
 from sirp.config.schema import ReasoningFamily
 from sirp.decision import TraceStep
-from sirp.policy.default import reasoning_budget
+from sirp.policy.overrides import force_reasoning, pin_model
 from sirp.prompts import to_routing_text
 
 __all__ = ["DECISION_KEY", "ChatSemanticRouter", "routing_decision"]
@@ -279,47 +279,6 @@ class ChatSemanticRouter(BaseChatModel):
             f"({', '.join(self.models)}); add one under the tier name or the model name"
         )
 
-    def _pin(self, pin: str, decision: RoutingDecision) -> tuple[str, RoutingDecision]:
-        """The ``models`` key that ``pin`` names, and the decision changed to say so (as sirp's dispatch does)."""
-        config = self._lazy.config
-        tiers = {t.name: t for t in config.tiers}
-        if pin in self.models:
-            key = pin
-        elif pin in tiers and tiers[pin].model in self.models:
-            key = tiers[pin].model
-        else:
-            raise InputError(
-                f"model={pin!r} is neither 'auto', a tier, nor one of this router's chat models "
-                f"({', '.join(self.models)})"
-            )
-        endpoint = config.endpoint(key)
-        model = tiers[key].model if key in tiers else key
-        if endpoint is not None:
-            tier = endpoint.tier
-        elif key in tiers:
-            tier = key
-        else:
-            tier = next((t.name for t in config.tiers if t.model == key), decision.tier)
-        budget = reasoning_budget(tiers.get(tier), config.category(decision.category_config))
-        step = TraceStep(
-            rule="pin.model",
-            detail=f"caller pinned {model} (tier {tier}); router chose {decision.model} (tier {decision.tier})",
-        )
-        update = {"model": model, "tier": tier, "reasoning_budget_tokens": budget, "trace": [*decision.trace, step]}
-        return key, decision.model_copy(update=update)
-
-    def _force(self, reasoning: bool, decision: RoutingDecision) -> RoutingDecision:
-        category = self._lazy.config.category(decision.category_config)
-        default = category.reasoning_effort if category is not None else None
-        effort = (decision.reasoning_effort or default or "medium") if reasoning else None
-        step = TraceStep(
-            rule="reasoning.forced",
-            detail=f"caller forced reasoning {'on' if reasoning else 'off'} "
-            f"(policy said {'on' if decision.reasoning else 'off'})",
-        )
-        update = {"reasoning": reasoning, "reasoning_effort": effort, "trace": [*decision.trace, step]}
-        return decision.model_copy(update=update)
-
     def _family(self, key: str, decision: RoutingDecision) -> str:
         for name in (key, decision.model, decision.tier):
             if name in self.families:
@@ -336,11 +295,11 @@ class ChatSemanticRouter(BaseChatModel):
     ) -> _Call:
         """Apply pins, forced reasoning, the category's system prompt, tool filtering and the family's syntax."""
         if req.pin is not None:
-            key, decision = self._pin(req.pin, decision)
+            key, decision = pin_model(self._lazy.config, decision, req.pin, self.models, what="chat models")
         else:
             key = self._key_for(decision)
         if req.reasoning is not None:
-            decision = self._force(req.reasoning, decision)
+            decision = force_reasoning(self._lazy.config, decision, req.reasoning)
         kwargs = dict(req.kwargs)
         category = self._lazy.config.category(decision.category_config)
         if category is not None and category.system_prompt:
