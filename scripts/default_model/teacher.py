@@ -19,7 +19,8 @@ def main() -> None:
     p.add_argument("--cache", type=Path, default=Path("runs/default-model/teacher"))
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args()
-    texts = [r.text for name in ("distill.jsonl", "train.jsonl") for r in read_rows(a.data / name)]
+    names = ("distill.jsonl", "distill_stage2.jsonl", "train.jsonl", "train_stage2.jsonl")
+    texts = [r.text for name in names if (a.data / name).is_file() for r in read_rows(a.data / name)]
     cache = TeacherCache(a.teacher, a.cache)
     emb = cache.embed(texts, threads=a.threads)
     print(f"{len(cache)} cached embeddings, dim {emb.shape[1]}")
