@@ -99,8 +99,12 @@ class CachedDispatch:
 
     # -- shared steps --------------------------------------------------------------------------
 
-    def _plan(self, messages: Any, params: Mapping[str, Any], mode: CacheMode, route: RouteAndEmbed) -> _Plan:
-        """Key, route + embedding, lookup (sync; async callers run it in a worker thread)."""
+    def plan(self, messages: Any, params: Mapping[str, Any], mode: CacheMode, route: RouteAndEmbed) -> _Plan:
+        """Key, route + embedding, lookup (sync; async callers run it in a worker thread).
+
+        Also the first half of ``sirp extproc``'s cached path, which then answers a hit with
+        :meth:`hit_result` or lets Envoy forward the request.
+        """
         start = time.perf_counter()
         try:
             key = self.cache.key(messages, params)
@@ -135,7 +139,8 @@ class CachedDispatch:
                 plan.hit, plan.completion, plan.label = hit, completion, "hit"
         return plan
 
-    def _hit_result(self, plan: _Plan) -> RoutedCompletion:
+    def hit_result(self, plan: _Plan) -> RoutedCompletion:
+        """The cached answer of a ``plan`` that hit, as a routed completion with a ``cache.hit`` trace step."""
         assert plan.hit is not None and plan.completion is not None
         entry = plan.hit.entry
         age = max(0.0, self.cache.clock() - entry.created_at)
@@ -170,9 +175,9 @@ class CachedDispatch:
         self, messages: Any, params: Mapping[str, Any], route: RouteAndEmbed, mode: CacheMode = None
     ) -> RoutedCompletion:
         """Sync: answer from the cache, or call the model and store its answer."""
-        plan = self._plan(messages, params, mode, route)
+        plan = self.plan(messages, params, mode, route)
         if plan.hit is not None:
-            return self._hit_result(plan)
+            return self.hit_result(plan)
         result = self._dispatcher().complete(messages, params, plan.route)
         self._store(plan, result)
         return replace(result, cache=plan.label)
@@ -181,9 +186,9 @@ class CachedDispatch:
         self, messages: Any, params: Mapping[str, Any], route: RouteAndEmbed, mode: CacheMode = None
     ) -> RoutedCompletion:
         """Async :meth:`complete`: classifier, encoder and cache lookups run in a worker thread."""
-        plan = await asyncio.to_thread(self._plan, messages, params, mode, route)
+        plan = await asyncio.to_thread(self.plan, messages, params, mode, route)
         if plan.hit is not None:
-            return self._hit_result(plan)
+            return self.hit_result(plan)
         result = await self._dispatcher().acomplete(messages, params, plan.aroute)
         await self._astore(plan, result)
         return replace(result, cache=plan.label)
@@ -192,9 +197,9 @@ class CachedDispatch:
         self, messages: Any, params: Mapping[str, Any], route: RouteAndEmbed, mode: CacheMode = None
     ) -> RoutedStream:
         """Sync stream: a hit replays the cached answer as chunks; a miss is stored once complete."""
-        plan = self._plan(messages, params, mode, route)
+        plan = self.plan(messages, params, mode, route)
         if plan.hit is not None:
-            return CachedStream(self._hit_result(plan), plan.hit.entry.response)
+            return CachedStream(self.hit_result(plan), plan.hit.entry.response)
         inner = self._dispatcher().stream(messages, params, plan.route)
         if not self.cache.config.cache_streams:
             plan.key, plan.label = None, "bypass"
@@ -204,9 +209,9 @@ class CachedDispatch:
         self, messages: Any, params: Mapping[str, Any], route: RouteAndEmbed, mode: CacheMode = None
     ) -> AsyncRoutedStream:
         """Async :meth:`stream`."""
-        plan = await asyncio.to_thread(self._plan, messages, params, mode, route)
+        plan = await asyncio.to_thread(self.plan, messages, params, mode, route)
         if plan.hit is not None:
-            return AsyncCachedStream(self._hit_result(plan), plan.hit.entry.response)
+            return AsyncCachedStream(self.hit_result(plan), plan.hit.entry.response)
         inner = await self._dispatcher().astream(messages, params, plan.aroute)
         if not self.cache.config.cache_streams:
             plan.key, plan.label = None, "bypass"

@@ -54,8 +54,6 @@ class ExtProcMetrics(ServerMetrics):
 
     def usage(self, model: str, usage: Usage, config: ModelConfig | None) -> None:
         """Count an answer's tokens, and its cost at ``config``'s prices (``None``: a model sirp does not price)."""
-        self.tokens.labels(model, "prompt").inc(usage.prompt_tokens)
-        self.tokens.labels(model, "completion").inc(usage.completion_tokens)
-        self.tokens.labels(model, "reasoning").inc(usage.reasoning_tokens)
+        self.count_tokens(model, usage)
         if config is not None and (cost := usage.cost_usd(config)):
             self.cost.labels(model).inc(cost)

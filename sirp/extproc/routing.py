@@ -30,7 +30,7 @@ from sirp.errors import PromptTooLargeError, RequestBlockedError
 from sirp.guards.apply import guard_request
 from sirp.providers.reasoning import apply_reasoning
 from sirp.server.admission import AdmissionLike
-from sirp.server.chat import ChatCompletionRequest, _effort
+from sirp.server.chat import ChatCompletionRequest, effort_of
 from sirp.server.errors import APIError, api_error
 from sirp.server.headers import signal_headers
 from sirp.server.pipeline import ServerState, parse_body, plan_routing
@@ -135,7 +135,7 @@ async def decide(
         model, stream, tools = chat.model, chat.stream, chat.tools
         messages: list[Any] = data["messages"]
         params = {k: v for k, v in data.items() if k not in _CONSUMED}
-        effort = chat.reasoning_effort or _effort(params.pop("reasoning", None))
+        effort = chat.reasoning_effort or effort_of(params.pop("reasoning", None))
         max_tokens = chat.max_completion_tokens or chat.max_tokens
         include_usage = bool((chat.stream_options or {}).get("include_usage"))
     else:
@@ -309,10 +309,10 @@ def _prepare(state: ServerState, messages: Any, params: Mapping[str, Any], *, st
     store = None
     cached = router._cached if router.cache is not None else None
     if cached is not None:
-        plan = cached._plan(sent, p, mode, lambda _m: (decision, vector))
+        plan = cached.plan(sent, p, mode, lambda _m: (decision, vector))
         cache_label = plan.label
         if plan.hit is not None:
-            hit = cached._hit_result(plan)
+            hit = cached.hit_result(plan)
             return _Prepared(decision=hit.decision, model=state.models.get(hit.model), cache="hit", hit=hit)
         if plan.key is not None and (not stream or cached.cache.config.cache_streams):
             store = plan

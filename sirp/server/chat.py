@@ -81,7 +81,7 @@ async def chat_completions(request: Request) -> Response:
         params=params,
         tools=body.tools,
         max_tokens=body.max_completion_tokens or body.max_tokens,
-        reasoning_effort=body.reasoning_effort or _effort(params.pop("reasoning", None)),
+        reasoning_effort=body.reasoning_effort or effort_of(params.pop("reasoning", None)),
     )
     if body.stream:
         return await _stream(request, routed, include_usage=bool((body.stream_options or {}).get("include_usage")))
@@ -99,7 +99,7 @@ async def chat_completions(request: Request) -> Response:
     return JSONResponse(result.completion.to_dict(mode="json"), headers=headers)
 
 
-def _effort(reasoning: Any) -> str | None:
+def effort_of(reasoning: Any) -> str | None:
     """The effort of a ``reasoning: {effort: ...}`` object (OpenRouter's and the Responses API's spelling)."""
     if reasoning is None:
         return None

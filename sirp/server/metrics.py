@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 
 from sirp.decision import RoutingDecision
 from sirp.providers.result import Attempt, RoutedCompletion
+from sirp.providers.usage import Usage
 
 __all__ = ["CONTENT_TYPE_LATEST", "ServerMetrics"]
 
@@ -115,9 +116,7 @@ class ServerMetrics:
         model = result.model
         self.attempts(result.attempts)
         if result.usage is not None:
-            self.tokens.labels(model, "prompt").inc(result.usage.prompt_tokens)
-            self.tokens.labels(model, "completion").inc(result.usage.completion_tokens)
-            self.tokens.labels(model, "reasoning").inc(result.usage.reasoning_tokens)
+            self.count_tokens(model, result.usage)
         if result.cost_usd:
             self.cost.labels(model).inc(result.cost_usd)
         if result.time_to_first_token_ms is not None:
@@ -127,6 +126,12 @@ class ServerMetrics:
         cache = getattr(result, "cache", None)
         if cache is not None:
             self.cache.labels(cache).inc()
+
+    def count_tokens(self, model: str, usage: Usage) -> None:
+        """Count an answer's prompt, completion and reasoning tokens."""
+        self.tokens.labels(model, "prompt").inc(usage.prompt_tokens)
+        self.tokens.labels(model, "completion").inc(usage.completion_tokens)
+        self.tokens.labels(model, "reasoning").inc(usage.reasoning_tokens)
 
     def watch_cache(self, cache: Any) -> None:
         """Export ``cache.backend_errors`` (a SemanticCache's backend failures) at every scrape."""
