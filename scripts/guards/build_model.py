@@ -156,9 +156,11 @@ def main() -> None:
     shutil.copy(a.out / "export" / "tokenizer.json", bundle / "tokenizer.json")
     manifest = json.loads((a.out / "export" / "sirp_manifest.json").read_text())
     current = json.loads((ROOT / "sirp/default_model/sirp_manifest.json").read_text())
+    base_manifest = json.loads((a.base_model / "sirp_manifest.json").read_text())
     manifest["files"] = {"int8": "model.int8.onnx"}  # the fp32 graph stays out of the package (size)
-    # the routing record of the model this one extends, then the guards' own
-    training = dict(current.get("training", {}))
+    # the routing record of the model this one extends (the graph the heads were trained on), then
+    # the guards' own
+    training = dict(base_manifest.get("training", {}))
     training["guards"] = manifest["training"].get("guards", {})
     training["guards"]["export_verification"] = manifest["training"].get("export_verification", {})
     training["guards"]["guard_texts_verification"] = guard_report

@@ -125,13 +125,25 @@ def _text_key(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
+def _fingerprint(folder: Path) -> str:
+    digest = hashlib.sha1()
+    for f in sorted(p for p in Path(folder).iterdir() if p.is_file()):
+        digest.update(f.name.encode())
+        digest.update(f.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def embed_cached(
     name: str, folder: Path, texts: Sequence[str], work_dir: Path, *, threads: int = 1, batch_size: int = 32
 ) -> dict[str, np.ndarray]:
-    """Embeddings of ``texts`` by the encoder in ``folder``, cached in ``work_dir/emb-<name>.npz``."""
+    """Embeddings of ``texts`` by the encoder in ``folder``, cached in ``work_dir/emb-<name>-<model>.npz``.
+
+    ``<model>`` fingerprints the folder's files, so a retrained model never reuses the vectors
+    of the one it replaced.
+    """
     from sirp.cache.encoder import FolderEncoder
 
-    path = work_dir / f"emb-{name}.npz"
+    path = work_dir / f"emb-{name}-{_fingerprint(folder)}.npz"
     known: dict[str, np.ndarray] = {}
     if path.is_file():
         with np.load(path) as z:

@@ -147,7 +147,7 @@ class PolicyConfig(StrictModel):
         "complexity: take the strongest tier whose complexity_cutpoints entry the request's complexity reaches",
     )
     gain_threshold: float = Field(
-        default=0.21,
+        default=0.19,
         ge=-1,
         le=1,
         description="escalate to a stronger tier when its predicted success exceeds the current tier's by this much",

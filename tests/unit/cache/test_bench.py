@@ -123,3 +123,21 @@ def test_import_sirp_and_the_memory_cache_do_not_import_redis() -> None:
     )
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
+
+
+def test_embedding_cache_is_per_model(tiny_model: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from sirp.bench.cache import embed_cached
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    work = tmp_path / "work"
+    first = embed_cached("router", model, ["what is a cell?", "why is the sky blue?"], work)
+    again = embed_cached("router", model, ["what is a cell?"], work)
+    assert len(list(work.glob("emb-router-*.npz"))) == 1
+    assert np.array_equal(first["what is a cell?"], again["what is a cell?"])
+    # a retrained model (any file changed) gets its own vectors, never the old model's
+    (model / "sirp_manifest.json").write_text((model / "sirp_manifest.json").read_text() + "\n")
+    embed_cached("router", model, ["what is a cell?"], work)
+    assert len(list(work.glob("emb-router-*.npz"))) == 2
