@@ -60,6 +60,8 @@ _TIERS = ("slm", "srm", "llm", "lrm")
 
 #: Sent when a model has no ``api_key_env``: the client needs some key, local servers ignore it.
 _NO_KEY = "sirp-no-key"
+#: Seconds an idle connection to a model server is kept; below uvicorn's 5 s keep-alive timeout.
+KEEPALIVE_EXPIRY_S = 2.0
 
 _T = TypeVar("_T")
 
@@ -349,8 +351,14 @@ class Dispatcher:
     def _new_client(self, provider: ProviderEndpoint, *, asynchronous: bool) -> Any:
         openai = require("openai", extra="client", purpose="Calling the chosen model")
         cls = openai.AsyncOpenAI if asynchronous else openai.OpenAI
+        httpx = require("httpx", extra="client", purpose="Calling the chosen model")
+        pool = openai.DefaultAsyncHttpxClient if asynchronous else openai.DefaultHttpxClient
+        # uvicorn (vLLM, sirp serve) closes a keep-alive connection after 5 s idle, and httpx
+        # keeps one for 5 s: a request sent on it at that moment dies with a reset connection.
+        # Dropping idle connections first on this side removes the race.
+        limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100, keepalive_expiry=KEEPALIVE_EXPIRY_S)
         # The key and the timeout go with each request (read at call time); retries are sirp's.
-        return cls(base_url=provider.base_url, api_key=_NO_KEY, max_retries=0)
+        return cls(base_url=provider.base_url, api_key=_NO_KEY, max_retries=0, http_client=pool(limits=limits))
 
     def _client(self, provider: ProviderEndpoint) -> OpenAI:
         # One client (one connection pool) per URL: models served by the same server share it.

@@ -102,6 +102,8 @@ class RecordedRequest:
     headers: dict[str, str]
     body: Any
     at: float = field(default_factory=time.monotonic)
+    peer: tuple[str, int] | None = None
+    """The client's address and port: one port per TCP connection, so reuse is visible."""
 
     @property
     def model(self) -> str | None:
@@ -232,7 +234,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _record(self, body: Any) -> None:
         req = RecordedRequest(
-            method=self.command, path=self.path, headers={k.lower(): v for k, v in self.headers.items()}, body=body
+            method=self.command,
+            path=self.path,
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+            peer=(str(self.client_address[0]), int(self.client_address[1])),
         )
         self.server.fake._record(req)
 

@@ -310,3 +310,20 @@ def test_async_complete_and_stream_fail_over(servers: dict[str, FakeOpenAI]) -> 
         assert out.provider == "b" and [a.provider for a in out.attempts] == ["a", "b"]
         assert [t.rule for t in out.decision.trace][-1] == "dispatch.failover"
     assert served(servers, "a") == 2 and served(servers, "b") == 2
+
+
+def test_idle_connections_are_dropped_before_the_servers_keep_alive_timeout(servers: dict[str, FakeOpenAI]) -> None:
+    """uvicorn closes an idle connection after 5 s; sirp must not send a request on one that old."""
+    import time
+
+    from sirp.providers.client import KEEPALIVE_EXPIRY_S
+
+    assert KEEPALIVE_EXPIRY_S < 5
+    d = dispatcher(config(servers, {"a": 1}))
+    complete(d)
+    complete(d)  # back to back: the same pooled connection
+    time.sleep(KEEPALIVE_EXPIRY_S + 0.5)
+    complete(d)  # idle past the expiry: a fresh connection
+    peers = [r.peer for r in servers["a"].requests_for("m")]
+    assert len(peers) == 3 and peers[0] == peers[1] and peers[2] != peers[1]
+    d.close()
