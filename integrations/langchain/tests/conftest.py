@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import gc
 import inspect
-import math
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pytest
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
@@ -25,14 +22,8 @@ from langchain_core.runnables import Runnable
 from pydantic import Field
 
 from sirp import SemanticRouter
-from sirp.backends.mock import MockBackend
-from sirp.backends.model_folder import ModelFolder
-from sirp.backends.tokenization import TokenizedBatch
-from sirp.router import DEFAULT_MODEL_DIR
 from sirp.testing.fake_openai import FakeOpenAI
-
-SMALL_REF = "Meta-Llama-3_1-8B-Instruct"
-LARGE_REF = "Meta-Llama-3_1-70B-Instruct"
+from sirp.testing.scripted import LARGE_REF, SMALL_REF, Script, scripted_router
 
 
 @pytest.hookimpl(hookwrapper=True, trylast=True)
@@ -65,28 +56,6 @@ def _no_leaked_connections() -> Iterator[None]:
 # -- the classifier ---------------------------------------------------------------------------
 
 
-@dataclass
-class Script:
-    """What the scripted classifier says about every prompt: its category and each tier's predicted success."""
-
-    category: str = "math"
-    success: dict[str, float] = field(default_factory=lambda: {SMALL_REF: 0.9, LARGE_REF: 0.92})
-
-    def easy(self, category: str = "other") -> Script:
-        """The small tier answers, without reasoning."""
-        self.category, self.success = category, {SMALL_REF: 0.9, LARGE_REF: 0.92}
-        return self
-
-    def hard(self, category: str = "math") -> Script:
-        """The large tier answers (predicted gain 0.65), reasoning with high effort (complexity 0.75)."""
-        self.category, self.success = category, {SMALL_REF: 0.25, LARGE_REF: 0.9}
-        return self
-
-
-def _logit(p: float) -> float:
-    return math.log(p / (1 - p))
-
-
 @pytest.fixture
 def script() -> Script:
     return Script()
@@ -95,24 +64,9 @@ def script() -> Script:
 @pytest.fixture
 def make_router(script: Script) -> Callable[..., SemanticRouter]:
     """``make_router(config)``: a router with the bundled tokenizer and labels whose backend follows ``script``."""
-    manifest = ModelFolder.load(DEFAULT_MODEL_DIR).manifest
 
     def make(config: dict[str, Any] | None = None) -> SemanticRouter:
-        base = MockBackend(manifest)  # embeddings from the token ids (tool filtering needs them)
-
-        def handler(batch: TokenizedBatch) -> dict[str, np.ndarray]:
-            out = base.run(batch)
-            n = len(batch)
-            cat = np.zeros((n, len(manifest.categories)), dtype=np.float32)
-            cat[:, manifest.categories.index(script.category)] = 12.0
-            succ = np.array(
-                [[_logit(script.success.get(m, 0.5)) for m in manifest.reference_models]] * n, dtype=np.float32
-            )
-            out[manifest.outputs["category"]] = cat
-            out[manifest.outputs["success"]] = succ
-            return out
-
-        return SemanticRouter(config or two_tier(), backend=MockBackend(manifest, handler))
+        return scripted_router(script, config or two_tier())
 
     return make
 
